@@ -71,7 +71,7 @@ export async function readImageMetadata(file: Buffer): Promise<Record<string, un
  * it to exactly width x height with a Lanczos kernel, like VaeImageProcessor.
  */
 export async function decodeInputImage(file: Uint8Array, width: number, height: number): Promise<InputImage> {
-  let meta: sharp.Metadata;
+  let meta: Awaited<ReturnType<ReturnType<typeof sharp>['metadata']>>;
   try {
     meta = await sharp(file, { limitInputPixels: MAX_INPUT_PIXELS }).metadata();
   } catch (err) {

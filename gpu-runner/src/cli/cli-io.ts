@@ -2,7 +2,7 @@
  * What the CLI commands share: flag parsing that refuses unknown flags, the usage error type
  * (exit code 2) and output streams that tests can capture.
  */
-import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { type ParseArgsConfig, parseArgs } from 'node:util';
 
 export class UsageError extends Error {
   override readonly name = 'UsageError';
@@ -26,7 +26,12 @@ type Options = NonNullable<ParseArgsConfig['options']>;
 
 export function parseFlags<T extends Options>(args: string[], options: T) {
   try {
-    return parseArgs({ args, options: { ...options, help: { type: 'boolean', short: 'h' } }, strict: true, allowPositionals: false });
+    return parseArgs({
+      args,
+      options: { ...options, help: { type: 'boolean', short: 'h' } },
+      strict: true,
+      allowPositionals: false,
+    });
   } catch (err) {
     throw new UsageError((err as Error).message.replace(/\. To specify a positional argument.*$/s, ''));
   }
@@ -37,11 +42,17 @@ export function requireFlag(value: string | undefined, flag: string): string {
   return value;
 }
 
-export function parseNumber(value: string | undefined, flag: string, opts: { integer?: boolean } = {}): number | undefined {
+export function parseNumber(
+  value: string | undefined,
+  flag: string,
+  opts: { integer?: boolean } = {},
+): number | undefined {
   if (value === undefined) return undefined;
   const n = Number(value);
   if (value.trim() === '' || !Number.isFinite(n) || (opts.integer && !Number.isInteger(n))) {
-    throw new UsageError(`--${flag} must be ${opts.integer ? 'an integer' : 'a number'}, got ${JSON.stringify(value)}`);
+    throw new UsageError(
+      `--${flag} must be ${opts.integer ? 'an integer' : 'a number'}, got ${JSON.stringify(value)}`,
+    );
   }
   return n;
 }

@@ -60,7 +60,9 @@ export async function main(argv: string[], io?: CliIo): Promise<number> {
       if (err.code === 'canceled') return 130;
       return err.code === 'internal' ? 1 : 2;
     }
-    streams.stderr.write(`sd3 ${name}: unexpected error: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+    streams.stderr.write(
+      `sd3 ${name}: unexpected error: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`,
+    );
     return 1;
   } finally {
     if (!io) process.off('SIGINT', onSigint);

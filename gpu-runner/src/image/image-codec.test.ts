@@ -36,12 +36,17 @@ test('PNG is lossless', async () => {
 });
 
 test('bad format and quality are refused with the field named', async () => {
-  await assert.rejects(encodeOutputImage(gradient(8, 8), 'gif' as 'png'), /format: must be one of png, jpeg, webp/);
+  await assert.rejects(
+    encodeOutputImage(gradient(8, 8), 'gif' as 'png'),
+    /format: must be one of png, jpeg, webp/,
+  );
   await assert.rejects(encodeOutputImage(gradient(8, 8), 'jpeg', { quality: 0 }), /quality/);
 });
 
 test('input images are resized to the generation size and alpha is dropped', async () => {
-  const rgba = await sharp({ create: { width: 40, height: 20, channels: 4, background: { r: 255, g: 0, b: 0, alpha: 0.5 } } })
+  const rgba = await sharp({
+    create: { width: 40, height: 20, channels: 4, background: { r: 255, g: 0, b: 0, alpha: 0.5 } },
+  })
     .png()
     .toBuffer();
   const img = await decodeInputImage(rgba, 64, 32);
@@ -53,6 +58,8 @@ test('input images are resized to the generation size and alpha is dropped', asy
 
 test('non-images and unsupported formats are refused', async () => {
   await assert.rejects(decodeInputImage(Buffer.from('hello'), 64, 64), /image: not a readable image/);
-  const gif = await sharp({ create: { width: 4, height: 4, channels: 3, background: '#fff' } }).gif().toBuffer();
+  const gif = await sharp({ create: { width: 4, height: 4, channels: 3, background: '#fff' } })
+    .gif()
+    .toBuffer();
   await assert.rejects(decodeInputImage(gif, 64, 64), /image: must be PNG, JPEG or WebP, got gif/);
 });

@@ -10,7 +10,11 @@ import type { RgbImage } from '../pipeline/vae.js';
 
 export type ImageFormat = 'png' | 'jpeg' | 'webp';
 export const IMAGE_FORMATS: readonly ImageFormat[] = ['png', 'jpeg', 'webp'];
-export const MIME_TYPES: Record<ImageFormat, string> = { png: 'image/png', jpeg: 'image/jpeg', webp: 'image/webp' };
+export const MIME_TYPES: Record<ImageFormat, string> = {
+  png: 'image/png',
+  jpeg: 'image/jpeg',
+  webp: 'image/webp',
+};
 
 /** Largest input image accepted before resizing (decompression bombs are refused by sharp). */
 export const MAX_INPUT_PIXELS = 4096 * 4096;
@@ -22,9 +26,16 @@ export interface EncodeOptions {
   metadata?: Record<string, unknown>;
 }
 
-export async function encodeOutputImage(image: RgbImage, format: ImageFormat, options: EncodeOptions = {}): Promise<Buffer> {
+export async function encodeOutputImage(
+  image: RgbImage,
+  format: ImageFormat,
+  options: EncodeOptions = {},
+): Promise<Buffer> {
   if (!IMAGE_FORMATS.includes(format)) {
-    throw new PipelineError('input_invalid', `format: must be one of ${IMAGE_FORMATS.join(', ')}, got ${String(format)}`);
+    throw new PipelineError(
+      'input_invalid',
+      `format: must be one of ${IMAGE_FORMATS.join(', ')}, got ${String(format)}`,
+    );
   }
   const quality = options.quality ?? 90;
   if (!Number.isInteger(quality) || quality < 1 || quality > 100) {
@@ -48,7 +59,10 @@ export async function encodeOutputImage(image: RgbImage, format: ImageFormat, op
 
 /** EXIF strings are ASCII: escape everything else so any prompt survives the round trip. */
 function asciiJson(value: unknown): string {
-  return JSON.stringify(value).replace(/[\u007f-\uffff]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+  return JSON.stringify(value).replace(
+    /[\u007f-\uffff]/g,
+    (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`,
+  );
 }
 
 /** Reads back the parameters embedded by encodeOutputImage (null when absent). */
@@ -78,10 +92,16 @@ export async function decodeInputImage(file: Uint8Array, width: number, height: 
     throw new PipelineError('input_invalid', `image: not a readable image (${(err as Error).message})`);
   }
   if (!meta.format || !['png', 'jpeg', 'webp'].includes(meta.format)) {
-    throw new PipelineError('input_invalid', `image: must be PNG, JPEG or WebP, got ${meta.format ?? 'unknown'}`);
+    throw new PipelineError(
+      'input_invalid',
+      `image: must be PNG, JPEG or WebP, got ${meta.format ?? 'unknown'}`,
+    );
   }
   if (!meta.width || !meta.height || meta.width * meta.height > MAX_INPUT_PIXELS) {
-    throw new PipelineError('input_invalid', `image: at most ${MAX_INPUT_PIXELS} pixels, got ${meta.width}x${meta.height}`);
+    throw new PipelineError(
+      'input_invalid',
+      `image: at most ${MAX_INPUT_PIXELS} pixels, got ${meta.width}x${meta.height}`,
+    );
   }
   try {
     const { data, info } = await sharp(file, { limitInputPixels: MAX_INPUT_PIXELS })

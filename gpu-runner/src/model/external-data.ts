@@ -20,14 +20,18 @@ export async function checkExternalData(modelPath: string): Promise<void> {
   try {
     model = onnx.ModelProto.decode(await readFile(modelPath));
   } catch (err) {
-    throw new PipelineError('model_invalid', `${modelPath} is not a valid ONNX file: ${(err as Error).message}`);
+    throw new PipelineError(
+      'model_invalid',
+      `${modelPath} is not a valid ONNX file: ${(err as Error).message}`,
+    );
   }
   const needed = new Map<string, number>();
   for (const init of model.graph?.initializer ?? []) {
     if (init.dataLocation !== onnx.TensorProto.DataLocation.EXTERNAL) continue;
     const entries = new Map((init.externalData ?? []).map((e) => [e.key ?? '', e.value ?? '']));
     const location = entries.get('location');
-    if (!location) throw new PipelineError('model_invalid', `${modelPath}: initializer ${init.name} has no location`);
+    if (!location)
+      throw new PipelineError('model_invalid', `${modelPath}: initializer ${init.name} has no location`);
     const end = Number(entries.get('offset') ?? 0) + Number(entries.get('length') ?? 0);
     needed.set(location, Math.max(needed.get(location) ?? 0, end));
   }
@@ -37,7 +41,10 @@ export async function checkExternalData(modelPath: string): Promise<void> {
     try {
       size = (await stat(dataPath)).size;
     } catch {
-      throw new PipelineError('model_invalid', `missing external data file ${dataPath} (referenced by ${modelPath})`);
+      throw new PipelineError(
+        'model_invalid',
+        `missing external data file ${dataPath} (referenced by ${modelPath})`,
+      );
     }
     if (size < end) {
       throw new PipelineError(

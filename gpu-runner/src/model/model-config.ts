@@ -98,9 +98,7 @@ async function readJson<T>(path: string, schema: z.ZodType<T>): Promise<T> {
   }
   const parsed = schema.safeParse(json);
   if (!parsed.success) {
-    const issues = parsed.error.issues
-      .map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`)
-      .join('; ');
+    const issues = parsed.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ');
     throw new PipelineError('model_invalid', `${path} has unexpected content: ${issues}`);
   }
   return parsed.data;
@@ -117,7 +115,10 @@ export interface ReadModelConfigOptions {
   t5?: boolean;
 }
 
-export async function readModelConfig(dir: string, options: ReadModelConfigOptions = {}): Promise<Sd3ModelConfig> {
+export async function readModelConfig(
+  dir: string,
+  options: ReadModelConfigOptions = {},
+): Promise<Sd3ModelConfig> {
   if (!(await exists(dir))) throw new PipelineError('model_invalid', `model folder ${dir} does not exist`);
   const index = await readJson(join(dir, 'model_index.json'), modelIndexSchema);
   const scheduler = await readJson(join(dir, 'scheduler', 'scheduler_config.json'), schedulerConfigSchema);
@@ -138,8 +139,16 @@ export async function readModelConfig(dir: string, options: ReadModelConfigOptio
 
   const config: Sd3ModelConfig = {
     dir,
-    clipL: { hiddenSize: clipL.hidden_size, numLayers: clipL.num_hidden_layers, projectionDim: clipL.projection_dim },
-    clipG: { hiddenSize: clipG.hidden_size, numLayers: clipG.num_hidden_layers, projectionDim: clipG.projection_dim },
+    clipL: {
+      hiddenSize: clipL.hidden_size,
+      numLayers: clipL.num_hidden_layers,
+      projectionDim: clipL.projection_dim,
+    },
+    clipG: {
+      hiddenSize: clipG.hidden_size,
+      numLayers: clipG.num_hidden_layers,
+      projectionDim: clipG.projection_dim,
+    },
     t5: t5 ? { dModel: t5.d_model } : null,
     transformer: {
       sampleSize: transformer.sample_size,
@@ -148,7 +157,9 @@ export async function readModelConfig(dir: string, options: ReadModelConfigOptio
       outChannels: transformer.out_channels ?? transformer.in_channels,
       jointAttentionDim: transformer.joint_attention_dim,
       pooledProjectionDim: transformer.pooled_projection_dim,
-      maxLatentSize: transformer.pos_embed_max_size ? transformer.pos_embed_max_size * transformer.patch_size : null,
+      maxLatentSize: transformer.pos_embed_max_size
+        ? transformer.pos_embed_max_size * transformer.patch_size
+        : null,
     },
     vae: {
       latentChannels: vae.latent_channels,
@@ -179,9 +190,14 @@ function checkConsistency(c: Sd3ModelConfig): void {
     );
   }
   if (c.t5 && c.t5.dModel !== c.transformer.jointAttentionDim) {
-    fail(`T5 d_model ${c.t5.dModel} differs from the transformer's joint_attention_dim ${c.transformer.jointAttentionDim}`);
+    fail(
+      `T5 d_model ${c.t5.dModel} differs from the transformer's joint_attention_dim ${c.transformer.jointAttentionDim}`,
+    );
   }
-  if (c.transformer.inChannels !== c.vae.latentChannels || c.transformer.outChannels !== c.vae.latentChannels) {
+  if (
+    c.transformer.inChannels !== c.vae.latentChannels ||
+    c.transformer.outChannels !== c.vae.latentChannels
+  ) {
     fail(
       `transformer channels ${c.transformer.inChannels}/${c.transformer.outChannels} differ from the VAE's latent_channels ${c.vae.latentChannels}`,
     );

@@ -48,7 +48,12 @@ interface Expected {
 
 const FLOAT = ['float32', 'float16'] as const;
 
-function checkIo(path: string, kind: 'input' | 'output', found: readonly IoSpec[], expected: readonly Expected[]) {
+function checkIo(
+  path: string,
+  kind: 'input' | 'output',
+  found: readonly IoSpec[],
+  expected: readonly Expected[],
+) {
   for (const want of expected) {
     const got = found.find((f) => f.name === want.name);
     if (!got) {
@@ -83,7 +88,12 @@ function clipExpectations(
   folder: string,
 ): { inputs: Expected[]; outputs: Expected[] } {
   const outputs: Expected[] = [
-    { name: 'text_embeds', dtypes: FLOAT, dims: ['*', projection], why: `projection_dim in ${folder}/config.json` },
+    {
+      name: 'text_embeds',
+      dtypes: FLOAT,
+      dims: ['*', projection],
+      why: `projection_dim in ${folder}/config.json`,
+    },
   ];
   // The pipeline reads the penultimate layer by default and earlier ones with clip_skip.
   for (let i = 0; i <= layers; i++) {
@@ -133,7 +143,10 @@ export async function loadSd3Model(dir: string, options: LoadModelOptions): Prom
     return m;
   };
   try {
-    const clipL = await open('text_encoder', clipExpectations(l.hiddenSize, l.projectionDim, l.numLayers, 'text_encoder'));
+    const clipL = await open(
+      'text_encoder',
+      clipExpectations(l.hiddenSize, l.projectionDim, l.numLayers, 'text_encoder'),
+    );
     const clipG = await open(
       'text_encoder_2',
       clipExpectations(g.hiddenSize, g.projectionDim, g.numLayers, 'text_encoder_2'),
@@ -168,7 +181,14 @@ export async function loadSd3Model(dir: string, options: LoadModelOptions): Prom
         },
         { name: 'timestep', dtypes: FLOAT, dims: ['*'] },
       ],
-      outputs: [{ name: 'out_hidden_states', dtypes: FLOAT, dims: ['*', tr.outChannels, '*', '*'], why: 'out_channels' }],
+      outputs: [
+        {
+          name: 'out_hidden_states',
+          dtypes: FLOAT,
+          dims: ['*', tr.outChannels, '*', '*'],
+          why: 'out_channels',
+        },
+      ],
     });
     const vaeEncoder = await open('vae_encoder', {
       inputs: [{ name: 'sample', dtypes: FLOAT, dims: ['*', 3, '*', '*'] }],
@@ -183,7 +203,12 @@ export async function loadSd3Model(dir: string, options: LoadModelOptions): Prom
     });
     const vaeDecoder = await open('vae_decoder', {
       inputs: [
-        { name: 'latent_sample', dtypes: FLOAT, dims: ['*', vae.latentChannels, '*', '*'], why: 'latent_channels' },
+        {
+          name: 'latent_sample',
+          dtypes: FLOAT,
+          dims: ['*', vae.latentChannels, '*', '*'],
+          why: 'latent_channels',
+        },
       ],
       outputs: [{ name: 'sample', dtypes: FLOAT, dims: ['*', 3, '*', '*'] }],
     });

@@ -43,7 +43,10 @@ export interface DenoiseInput {
 }
 
 export class CanceledError extends PipelineError {
-  constructor(readonly stepsCompleted: number, readonly totalSteps: number) {
+  constructor(
+    readonly stepsCompleted: number,
+    readonly totalSteps: number,
+  ) {
     super('canceled', `canceled after ${stepsCompleted} of ${totalSteps} steps`);
   }
 }
@@ -67,8 +70,16 @@ export async function denoise(input: DenoiseInput, hooks: DenoiseHooks = {}): Pr
   const hiddenType = inputType(transformer, 'hidden_states');
   const timestepType = inputType(transformer, 'timestep');
   const staticFeeds: Record<string, HostTensor> = {
-    encoder_hidden_states: floatTensor(input.embeds, [modelBatch, input.seqLen, input.jointDim], inputType(transformer, 'encoder_hidden_states')),
-    pooled_projections: floatTensor(input.pooled, [modelBatch, input.pooledDim], inputType(transformer, 'pooled_projections')),
+    encoder_hidden_states: floatTensor(
+      input.embeds,
+      [modelBatch, input.seqLen, input.jointDim],
+      inputType(transformer, 'encoder_hidden_states'),
+    ),
+    pooled_projections: floatTensor(
+      input.pooled,
+      [modelBatch, input.pooledDim],
+      inputType(transformer, 'pooled_projections'),
+    ),
   };
   const modelInput = new Float32Array(modelBatch * perBatch);
   const g = f(guidanceScale);

@@ -69,7 +69,8 @@ export function resolveParams(params: GenerationParams, config: Sd3ModelConfig):
   }
   const size = (field: 'width' | 'height', value: number | undefined) => {
     const v = value ?? defaultSize;
-    if (typeof v !== 'number' || !Number.isInteger(v) || v <= 0) bad(field, `must be a positive integer, got ${v}`);
+    if (typeof v !== 'number' || !Number.isInteger(v) || v <= 0)
+      bad(field, `must be a positive integer, got ${v}`);
     if (v % unit !== 0) bad(field, `must be a multiple of ${unit}, got ${v}`);
     if (v > maxSize) bad(field, `must be at most ${maxSize} for this model, got ${v}`);
     return v;
@@ -78,7 +79,12 @@ export function resolveParams(params: GenerationParams, config: Sd3ModelConfig):
   const height = size('height', params.height);
   const steps = intIn('steps', params.steps ?? 28, 1, MAX_STEPS);
   const guidanceScale = params.guidanceScale ?? 7;
-  if (typeof guidanceScale !== 'number' || !Number.isFinite(guidanceScale) || guidanceScale < 0 || guidanceScale > 50) {
+  if (
+    typeof guidanceScale !== 'number' ||
+    !Number.isFinite(guidanceScale) ||
+    guidanceScale < 0 ||
+    guidanceScale > 50
+  ) {
     bad('guidance_scale', `must be a number from 0 to 50, got ${guidanceScale}`);
   }
   const seed = toSeed(params.seed);

@@ -62,7 +62,10 @@ export class Sd3Pipeline {
   }
 
   /** Text conditioning of one prompt (exposed for tests and diagnostics). */
-  encode(prompt: string, options: { clipSkip: number | null; maxSequenceLength: number }): Promise<PromptConditioning> {
+  encode(
+    prompt: string,
+    options: { clipSkip: number | null; maxSequenceLength: number },
+  ): Promise<PromptConditioning> {
     return encodePrompt(this.model, this.tokenizers, prompt, options);
   }
 
@@ -74,7 +77,9 @@ export class Sd3Pipeline {
     const seqOpts = { maxSequenceLength: p.maxSequenceLength };
     const positive = await this.encode(p.prompt, { ...seqOpts, clipSkip: p.clipSkip });
     // diffusers encodes the negative prompt with clip_skip=None even when the positive uses one.
-    const entries = cfg ? [await this.encode(p.negativePrompt, { ...seqOpts, clipSkip: null }), positive] : [positive];
+    const entries = cfg
+      ? [await this.encode(p.negativePrompt, { ...seqOpts, clipSkip: null }), positive]
+      : [positive];
     const cond = stackConditioning(entries, p.numImages);
     const t1 = performance.now();
 
@@ -84,7 +89,9 @@ export class Sd3Pipeline {
     const batch = p.numImages;
     const generator = new TorchGenerator(p.seed);
     const draw = (shape: readonly number[]): Float32Array =>
-      dtype === 'float16' ? halfArrayToFloat32(randn(generator, shape, 'float16')) : randn(generator, shape, 'float32');
+      dtype === 'float16'
+        ? halfArrayToFloat32(randn(generator, shape, 'float16'))
+        : randn(generator, shape, 'float32');
     const schedule = flowMatchSchedule(config.scheduler, p.steps, p.image ? p.strength : 1);
 
     let latents: Float32Array;

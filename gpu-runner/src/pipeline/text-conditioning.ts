@@ -52,7 +52,9 @@ export async function encodePrompt(
     embeds.set(gOut.hidden.subarray(s * g.hiddenSize, (s + 1) * g.hiddenSize), s * joint + l.hiddenSize);
   }
   if (model.t5) {
-    const out = await model.t5.run({ input_ids: int64Tensor(ids.t5, [1, ids.t5.length]) }, ['last_hidden_state']);
+    const out = await model.t5.run({ input_ids: int64Tensor(ids.t5, [1, ids.t5.length]) }, [
+      'last_hidden_state',
+    ]);
     embeds.set(tensorValues(out['last_hidden_state']!), clipLen * joint);
   }
   const pooled = new Float32Array(l.projectionDim + g.projectionDim);

@@ -51,7 +51,13 @@ export async function decodeLatents(
   for (let b = 0; b < batch; b++) {
     const row = scaled.subarray(b * rowLen, (b + 1) * rowLen);
     const out = await vaeDecoder.run(
-      { latent_sample: floatTensor(row, [1, dims[1], dims[2], dims[3]], inputType(vaeDecoder, 'latent_sample')) },
+      {
+        latent_sample: floatTensor(
+          row,
+          [1, dims[1], dims[2], dims[3]],
+          inputType(vaeDecoder, 'latent_sample'),
+        ),
+      },
       ['sample'],
     );
     const sample = out['sample']!;
@@ -69,7 +75,7 @@ export function postprocess(chw: Float32Array, width: number, height: number, dt
   for (let ch = 0; ch < 3; ch++) {
     for (let p = 0; p < plane; p++) {
       let y = q(q(chw[ch * plane + p]! * 0.5) + 0.5);
-      y = y < 0 ? 0 : y > 1 ? 1 : y;
+      y = Math.min(Math.max(y, 0), 1);
       rgb[p * 3 + ch] = roundHalfEven(f(y * 255));
     }
   }

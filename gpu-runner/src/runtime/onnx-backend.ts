@@ -34,7 +34,10 @@ export interface OnnxModel {
   readonly inputs: readonly IoSpec[];
   readonly outputs: readonly IoSpec[];
   /** Runs the model; only the named outputs are fetched (all when omitted). */
-  run(feeds: Record<string, HostTensor>, outputNames?: readonly string[]): Promise<Record<string, HostTensor>>;
+  run(
+    feeds: Record<string, HostTensor>,
+    outputNames?: readonly string[],
+  ): Promise<Record<string, HostTensor>>;
   release(): Promise<void>;
 }
 
@@ -88,7 +91,9 @@ function firstLine(err: unknown): string {
 
 function ioSpecs(metadata: readonly ort.InferenceSession.ValueMetadata[]): IoSpec[] {
   return metadata.map((m) =>
-    m.isTensor ? { name: m.name, dtype: m.type, dims: [...m.shape] } : { name: m.name, dtype: 'non-tensor', dims: [] },
+    m.isTensor
+      ? { name: m.name, dtype: m.type, dims: [...m.shape] }
+      : { name: m.name, dtype: 'non-tensor', dims: [] },
   );
 }
 

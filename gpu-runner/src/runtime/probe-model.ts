@@ -35,7 +35,12 @@ function valueInfo(name: string): number[] {
 
 export function probeModelBytes(): Uint8Array {
   const node = [...str(1, 'x'), ...str(2, 'y'), ...str(4, 'Identity')];
-  const graph = [...field(1, node), ...str(2, 'probe'), ...field(11, valueInfo('x')), ...field(12, valueInfo('y'))];
+  const graph = [
+    ...field(1, node),
+    ...str(2, 'probe'),
+    ...field(11, valueInfo('x')),
+    ...field(12, valueInfo('y')),
+  ];
   // ModelProto{ir_version=1, graph=7, opset_import=8{version=2}}
   const model = [...int(1, 8), ...field(7, graph), ...field(8, int(2, 17))];
   return Uint8Array.from(model);

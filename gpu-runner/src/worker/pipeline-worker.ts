@@ -5,8 +5,8 @@
  */
 import { Worker } from 'node:worker_threads';
 import { PipelineError } from '../errors.js';
-import { CanceledError } from '../pipeline/denoise.js';
 import type { StepProgress } from '../pipeline/denoise.js';
+import { CanceledError } from '../pipeline/denoise.js';
 import type { GenerationParams } from '../pipeline/generation-params.js';
 import type { GenerationResult } from '../pipeline/sd3-pipeline.js';
 import type { FromWorker, ModelInfo, SerializedError, ToWorker, WorkerInit } from './protocol.js';
@@ -43,7 +43,9 @@ export class PipelineWorker {
   ) {
     worker.on('message', (msg: FromWorker) => this.onMessage(msg));
     worker.on('error', (err) => this.failAll(err));
-    worker.on('exit', (code) => this.failAll(new PipelineError('internal', `pipeline worker exited with code ${code}`)));
+    worker.on('exit', (code) =>
+      this.failAll(new PipelineError('internal', `pipeline worker exited with code ${code}`)),
+    );
   }
 
   /** Starts the worker and waits until the model is loaded; load errors are PipelineErrors. */
@@ -62,7 +64,9 @@ export class PipelineWorker {
       };
       const onError = (err: Error) => {
         off();
-        reject(new PipelineError('internal', `pipeline worker failed to start: ${err.message}`, { cause: err }));
+        reject(
+          new PipelineError('internal', `pipeline worker failed to start: ${err.message}`, { cause: err }),
+        );
       };
       const onExit = (code: number) => {
         off();
@@ -94,7 +98,13 @@ export class PipelineWorker {
         onStep: options.onStep,
         cleanup: () => options.signal?.removeEventListener('abort', onAbort),
       });
-      const msg: ToWorker = { type: 'generate', id, params, outputType: options.outputType ?? 'image', cancelFlag };
+      const msg: ToWorker = {
+        type: 'generate',
+        id,
+        params,
+        outputType: options.outputType ?? 'image',
+        cancelFlag,
+      };
       this.worker.postMessage(msg);
     });
   }

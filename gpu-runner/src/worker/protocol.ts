@@ -1,9 +1,9 @@
 /** Messages between the main thread and the pipeline worker thread. */
 import type { PipelineErrorCode } from '../errors.js';
 import type { ModelDtype } from '../model/sd3-model.js';
-import type { ExecutionProvider } from '../runtime/onnx-backend.js';
 import type { GenerationParams } from '../pipeline/generation-params.js';
 import type { GenerationResult } from '../pipeline/sd3-pipeline.js';
+import type { ExecutionProvider } from '../runtime/onnx-backend.js';
 
 export interface WorkerInit {
   modelDir: string;

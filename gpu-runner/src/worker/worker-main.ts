@@ -13,7 +13,8 @@ const init = workerData as WorkerInit;
 const send = (msg: FromWorker, transfer: ArrayBuffer[] = []) => port.postMessage(msg, transfer);
 
 function serialize(err: unknown): SerializedError {
-  if (err instanceof CanceledError) return { code: 'canceled', message: err.message, stepsCompleted: err.stepsCompleted };
+  if (err instanceof CanceledError)
+    return { code: 'canceled', message: err.message, stepsCompleted: err.stepsCompleted };
   if (isPipelineError(err)) return { code: err.code, message: err.message };
   return { code: 'internal', message: err instanceof Error ? err.message : String(err) };
 }
@@ -58,7 +59,10 @@ async function main(): Promise<void> {
           isCanceled: () => Atomics.load(flag, 0) === 1,
           onStep: ({ step, totalSteps }) => send({ type: 'progress', id: msg.id, step, totalSteps }),
         });
-        const transfer = [result.latents.buffer as ArrayBuffer, ...result.images.map((i) => i.rgb.buffer as ArrayBuffer)];
+        const transfer = [
+          result.latents.buffer as ArrayBuffer,
+          ...result.images.map((i) => i.rgb.buffer as ArrayBuffer),
+        ];
         send({ type: 'result', id: msg.id, result }, transfer);
       } catch (err) {
         send({ type: 'failed', id: msg.id, error: serialize(err) });

@@ -2,7 +2,12 @@ import { randomBytes } from 'node:crypto';
 import { readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { basename, dirname, extname, join } from 'node:path';
 import { PipelineError } from '../../errors.js';
-import { decodeInputImage, encodeOutputImage, IMAGE_FORMATS, type ImageFormat } from '../../image/image-codec.js';
+import {
+  decodeInputImage,
+  encodeOutputImage,
+  IMAGE_FORMATS,
+  type ImageFormat,
+} from '../../image/image-codec.js';
 import { toSeed } from '../../pipeline/generation-params.js';
 import { EXECUTION_PROVIDERS, type ExecutionProvider } from '../../runtime/onnx-backend.js';
 import { PipelineWorker } from '../../worker/pipeline-worker.js';
@@ -75,13 +80,18 @@ export const generateCommand: Command = {
     const out = requireFlag(values.out, 'out');
     const provider = values.provider as ExecutionProvider;
     if (!EXECUTION_PROVIDERS.includes(provider)) {
-      throw new UsageError(`--provider must be one of ${EXECUTION_PROVIDERS.join(', ')}, got ${JSON.stringify(values.provider)}`);
+      throw new UsageError(
+        `--provider must be one of ${EXECUTION_PROVIDERS.join(', ')}, got ${JSON.stringify(values.provider)}`,
+      );
     }
     const format = (values.format ?? formatFromPath(out) ?? 'png') as ImageFormat;
     if (!IMAGE_FORMATS.includes(format)) {
-      throw new UsageError(`--format must be one of ${IMAGE_FORMATS.join(', ')}, got ${JSON.stringify(values.format)}`);
+      throw new UsageError(
+        `--format must be one of ${IMAGE_FORMATS.join(', ')}, got ${JSON.stringify(values.format)}`,
+      );
     }
-    if (values.strength !== undefined && values.image === undefined) throw new UsageError('--strength needs --image');
+    if (values.strength !== undefined && values.image === undefined)
+      throw new UsageError('--strength needs --image');
     const seed = values.seed === undefined ? randomBytes(4).readUInt32BE() : toSeed(values.seed);
     const n = parseNumber(values.n, 'n', { integer: true }) ?? 1;
     const quality = parseNumber(values.quality, 'quality', { integer: true });
@@ -91,12 +101,18 @@ export const generateCommand: Command = {
     const guidanceScale = parseNumber(values.guidance, 'guidance');
     const strength = parseNumber(values.strength, 'strength');
     const clipSkip = parseNumber(values['clip-skip'], 'clip-skip', { integer: true });
-    const maxSequenceLength = parseNumber(values['max-sequence-length'], 'max-sequence-length', { integer: true });
+    const maxSequenceLength = parseNumber(values['max-sequence-length'], 'max-sequence-length', {
+      integer: true,
+    });
     if (strength !== undefined && !(strength >= 0 && strength <= 1)) {
       throw new UsageError(`--strength must be within [0, 1], got ${strength}`);
     }
-    for (const [flag, v] of [['width', width], ['height', height]] as const) {
-      if (v !== undefined && (v <= 0 || v % 16 !== 0)) throw new UsageError(`--${flag} must be a positive multiple of 16, got ${v}`);
+    for (const [flag, v] of [
+      ['width', width],
+      ['height', height],
+    ] as const) {
+      if (v !== undefined && (v <= 0 || v % 16 !== 0))
+        throw new UsageError(`--${flag} must be a positive multiple of 16, got ${v}`);
     }
     const outDir = dirname(out);
     try {
@@ -137,7 +153,10 @@ export const generateCommand: Command = {
             ...(clipSkip !== undefined ? { clipSkip } : {}),
             ...(maxSequenceLength !== undefined ? { maxSequenceLength } : {}),
           },
-          { onStep: ({ step, totalSteps }) => bar?.update(step, totalSteps), ...(io.signal ? { signal: io.signal } : {}) },
+          {
+            onStep: ({ step, totalSteps }) => bar?.update(step, totalSteps),
+            ...(io.signal ? { signal: io.signal } : {}),
+          },
         )
         .finally(() => bar?.finish());
       const p = result.params;
@@ -157,13 +176,24 @@ export const generateCommand: Command = {
       };
       const t1 = performance.now();
       const files = await Promise.all(
-        result.images.map((img, i) => encodeOutputImage(img, format, { ...(quality !== undefined ? { quality } : {}), metadata: { ...metadata, index: i } })),
+        result.images.map((img, i) =>
+          encodeOutputImage(img, format, {
+            ...(quality !== undefined ? { quality } : {}),
+            metadata: { ...metadata, index: i },
+          }),
+        ),
       );
       const t2 = performance.now();
       const paths = outputPaths(out, format, files.length);
       await writeAllOrNothing(paths, files);
       const summary = {
-        outputs: paths.map((path, i) => ({ path, bytes: files[i]!.length, width: p.width, height: p.height, format })),
+        outputs: paths.map((path, i) => ({
+          path,
+          bytes: files[i]!.length,
+          width: p.width,
+          height: p.height,
+          format,
+        })),
         ...metadata,
         steps_run: result.stepsRun,
         provider,
@@ -187,12 +217,16 @@ export const generateCommand: Command = {
 
 /** Writes every file to a temporary name first and renames only when all are written. */
 async function writeAllOrNothing(paths: string[], files: Buffer[]): Promise<void> {
-  const temps = paths.map((p) => join(dirname(p), `.${basename(p)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`));
+  const temps = paths.map((p) =>
+    join(dirname(p), `.${basename(p)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`),
+  );
   try {
     await Promise.all(temps.map((t, i) => writeFile(t, files[i]!)));
     for (let i = 0; i < paths.length; i++) await rename(temps[i]!, paths[i]!);
   } catch (err) {
     await Promise.all(temps.map((t) => rm(t, { force: true })));
-    throw new PipelineError('internal', `cannot write ${paths.join(', ')}: ${(err as Error).message}`, { cause: err });
+    throw new PipelineError('internal', `cannot write ${paths.join(', ')}: ${(err as Error).message}`, {
+      cause: err,
+    });
   }
 }

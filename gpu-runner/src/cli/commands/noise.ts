@@ -19,9 +19,12 @@ the SHA-256 taken over the little-endian element bytes.`,
     const shapeText = requireFlag(values.shape, 'shape');
     const shape = shapeText.split(',').map((s) => Number(s.trim()));
     if (shape.some((d) => !Number.isInteger(d) || d <= 0)) {
-      throw new UsageError(`--shape must be comma-separated positive integers, got ${JSON.stringify(shapeText)}`);
+      throw new UsageError(
+        `--shape must be comma-separated positive integers, got ${JSON.stringify(shapeText)}`,
+      );
     }
-    if (shape.reduce((a, b) => a * b, 1) > 2 ** 28) throw new UsageError('--shape has more than 2^28 elements');
+    if (shape.reduce((a, b) => a * b, 1) > 2 ** 28)
+      throw new UsageError('--shape has more than 2^28 elements');
     const dtype = values.dtype as NoiseDtype;
     if (dtype !== 'float32' && dtype !== 'float16') {
       throw new UsageError(`--dtype must be float32 or float16, got ${JSON.stringify(values.dtype)}`);

@@ -22,7 +22,8 @@ Prints {"timesteps":[...],"sigmas":[...]}; sigmas end with the terminal 0.`,
     const steps = parseNumber(requireFlag(values.steps, 'steps'), 'steps', { integer: true })!;
     const shift = parseNumber(values.shift, 'shift') ?? 3;
     const strength = parseNumber(values.strength, 'strength') ?? 1;
-    const numTrainTimesteps = parseNumber(values['num-train-timesteps'], 'num-train-timesteps', { integer: true }) ?? 1000;
+    const numTrainTimesteps =
+      parseNumber(values['num-train-timesteps'], 'num-train-timesteps', { integer: true }) ?? 1000;
     const s = flowMatchSchedule({ numTrainTimesteps, shift }, steps, strength);
     printJson(io, { timesteps: Array.from(s.timesteps), sigmas: Array.from(s.sigmas) });
   },

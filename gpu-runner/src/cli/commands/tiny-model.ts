@@ -24,7 +24,9 @@ DIR must not exist or be empty; nothing is left behind on failure.`,
       throw new UsageError(`--dtype must be fp32 or fp16, got ${JSON.stringify(values.dtype)}`);
     }
     if (values.transformer !== 'mixing' && values.transformer !== 'linear') {
-      throw new UsageError(`--transformer must be mixing or linear, got ${JSON.stringify(values.transformer)}`);
+      throw new UsageError(
+        `--transformer must be mixing or linear, got ${JSON.stringify(values.transformer)}`,
+      );
     }
     const seed = parseNumber(values.seed, 'seed', { integer: true });
     const info = await writeTinyModel(out, {

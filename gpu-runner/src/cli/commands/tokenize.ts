@@ -3,7 +3,7 @@ import { type Command, parseFlags, parseNumber, printJson, requireFlag } from '.
 
 export const tokenizeCommand: Command = {
   name: 'tokenize',
-  summary: "print the CLIP-L, CLIP-G and T5 token ids diffusers would feed the encoders",
+  summary: 'print the CLIP-L, CLIP-G and T5 token ids diffusers would feed the encoders',
   usage: `sd3 tokenize --model DIR --prompt TEXT [--max-sequence-length N]
 
 Reads only tokenizer/, tokenizer_2/ and tokenizer_3/ of DIR.
@@ -16,9 +16,14 @@ Prints {"clip_l":[77 ids],"clip_g":[77 ids],"t5":[N ids]} (N defaults to 256).`,
     });
     const dir = requireFlag(values.model, 'model');
     if (values.prompt === undefined) requireFlag(values.prompt, 'prompt');
-    const maxSequenceLength = parseNumber(values['max-sequence-length'], 'max-sequence-length', { integer: true });
+    const maxSequenceLength = parseNumber(values['max-sequence-length'], 'max-sequence-length', {
+      integer: true,
+    });
     const tokenizers = await loadSd3Tokenizers(dir);
-    const ids = tokenizers.tokenize(values.prompt!, maxSequenceLength === undefined ? {} : { maxSequenceLength });
+    const ids = tokenizers.tokenize(
+      values.prompt!,
+      maxSequenceLength === undefined ? {} : { maxSequenceLength },
+    );
     printJson(io, { clip_l: ids.clipL, clip_g: ids.clipG, t5: ids.t5 });
   },
 };

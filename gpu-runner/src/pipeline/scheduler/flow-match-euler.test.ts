@@ -9,12 +9,21 @@ const reference = JSON.parse(
   init: { sigma_max: number; sigma_min: number };
   t2i_steps28_shift3: { timesteps: number[]; sigmas: number[] };
   t2i_steps50_shift3: { timesteps: number[]; sigmas: number[] };
-  euler_step_example_steps28: { sample: number; model_output: number; sigma: number; sigma_next: number; prev_sample: number };
+  euler_step_example_steps28: {
+    sample: number;
+    model_output: number;
+    sigma: number;
+    sigma_next: number;
+    prev_sample: number;
+  };
 };
 const sd3 = { numTrainTimesteps: 1000, shift: 3 };
 
 test('training sigma range equals diffusers', () => {
-  assert.deepEqual(trainingSigmaRange(sd3), { sigmaMax: reference.init.sigma_max, sigmaMin: reference.init.sigma_min });
+  assert.deepEqual(trainingSigmaRange(sd3), {
+    sigmaMax: reference.init.sigma_max,
+    sigmaMin: reference.init.sigma_min,
+  });
 });
 
 for (const steps of [28, 50] as const) {
@@ -73,4 +82,12 @@ test('Euler step equals the diffusers example', () => {
   const x = new Float32Array([ex.sample]);
   eulerStep(x, new Float32Array([ex.model_output]), ex.sigma, ex.sigma_next);
   assert.equal(x[0], ex.prev_sample);
+});
+
+test('img2img step count follows float64 truncation exactly as diffusers', () => {
+  // 3 * 0.7 = 2.0999999999999996 in float64: t_start = int(0.9000000000000004) = 0, all 3 steps run.
+  assert.equal(flowMatchSchedule(sd3, 3, 0.7).timesteps.length, 3);
+  // 28 * 0.3 = 8.4: t_start = int(19.6) = 19, 9 steps run.
+  assert.equal(flowMatchSchedule(sd3, 28, 0.3).timesteps.length, 9);
+  assert.equal(flowMatchSchedule(sd3, 10, 0.7).timesteps.length, 7);
 });

@@ -6,7 +6,13 @@
  */
 import { PipelineError } from '../errors.js';
 import type { HostTensor, OnnxModel } from '../runtime/onnx-backend.js';
-import { fromHalfBits, toHalfBits } from '../tensor/float16.js';
+import {
+  float32ToHalfArray,
+  HALF_VALUES,
+  halfArrayToFloat32,
+  roundFloat32ToHalf,
+  toHalfBits,
+} from '../tensor/float16.js';
 import type { FloatDtype } from '../tensor/host-tensor.js';
 import { floatTensor } from '../tensor/host-tensor.js';
 import type { Schedule } from './scheduler/flow-match-euler.js';
@@ -55,20 +61,15 @@ function inputType(model: OnnxModel, name: string): FloatDtype {
   return model.inputs.find((i) => i.name === name)!.dtype as FloatDtype;
 }
 
-/** Rounds a float32 value to the nearest half, as a half tensor op's output. */
-function half(x: number): number {
-  return fromHalfBits(toHalfBits(x));
-}
-
 export async function denoise(input: DenoiseInput, hooks: DenoiseHooks = {}): Promise<void> {
   const { transformer, latents, batch, schedule, guidanceScale } = input;
   const cfg = guidanceScale > 1;
   const modelBatch = cfg ? 2 * batch : batch;
   const [c, h, w] = input.latentDims;
-  const perBatch = c * h * w;
-  const n = batch * perBatch;
+  const n = batch * c * h * w;
   const hiddenType = inputType(transformer, 'hidden_states');
   const timestepType = inputType(transformer, 'timestep');
+  // Built once: the conditioning does not change between steps.
   const staticFeeds: Record<string, HostTensor> = {
     encoder_hidden_states: floatTensor(
       input.embeds,
@@ -81,54 +82,124 @@ export async function denoise(input: DenoiseInput, hooks: DenoiseHooks = {}): Pr
       inputType(transformer, 'pooled_projections'),
     ),
   };
-  const modelInput = new Float32Array(modelBatch * perBatch);
-  const g = f(guidanceScale);
-  const isHalf = input.dtype === 'float16';
+  // The transformer input ([latents; latents] with CFG) is rewritten by the fused step pass.
+  const modelInput = new Float32Array(modelBatch * c * h * w);
+  modelInput.set(latents, 0);
+  if (cfg) modelInput.set(latents, n);
+  const inputBits = hiddenType === 'float16' ? float32ToHalfArray(modelInput) : null;
   const total = schedule.timesteps.length;
+  const timesteps = new Float32Array(modelBatch);
+  const g = f(guidanceScale);
 
   for (let i = 0; i < total; i++) {
     if (hooks.isCanceled?.()) throw new CanceledError(i, total);
-    modelInput.set(latents, 0);
-    if (cfg) modelInput.set(latents, n);
     const t = schedule.timesteps[i]!;
     const out = await transformer.run(
       {
         ...staticFeeds,
-        hidden_states: floatTensor(modelInput, [modelBatch, c, h, w], hiddenType),
-        timestep: floatTensor(new Float32Array(modelBatch).fill(t), [modelBatch], timestepType),
+        hidden_states: inputBits
+          ? { dtype: 'float16', dims: [modelBatch, c, h, w], data: inputBits }
+          : { dtype: 'float32', dims: [modelBatch, c, h, w], data: modelInput },
+        timestep: floatTensor(timesteps.fill(t), [modelBatch], timestepType),
       },
       ['out_hidden_states'],
     );
     const raw = out['out_hidden_states']!;
-    const v = raw.dtype === 'float16' ? halfValues(raw.data as Uint16Array) : (raw.data as Float32Array);
-    const sigma = schedule.sigmas[i]!;
-    const sigmaNext = schedule.sigmas[i + 1]!;
-    const dt = f(sigmaNext - sigma);
-    if (isHalf) {
-      for (let j = 0; j < n; j++) {
-        let vel: number;
-        if (cfg) {
-          const u = v[j]!;
-          vel = half(u + half(g * half(v[j + n]! - u)));
-        } else vel = v[j]!;
-        latents[j] = half(f(latents[j]! + half(dt * vel)));
-      }
+    const dt = f(schedule.sigmas[i + 1]! - schedule.sigmas[i]!);
+    if (input.dtype === 'float16') {
+      const v =
+        raw.dtype === 'float16' ? (raw.data as Uint16Array) : float32ToHalfArray(raw.data as Float32Array);
+      halfStep(latents, v, n, cfg, g, dt);
     } else {
-      for (let j = 0; j < n; j++) {
-        let vel: number;
-        if (cfg) {
-          const u = v[j]!;
-          vel = f(u + f(g * f(v[j + n]! - u)));
-        } else vel = v[j]!;
-        latents[j] = f(latents[j]! + f(dt * vel));
-      }
+      const v =
+        raw.dtype === 'float32' ? (raw.data as Float32Array) : halfArrayToFloat32(raw.data as Uint16Array);
+      floatStep(latents, v, n, cfg, g, dt);
     }
+    writeModelInput(latents, n, cfg, modelInput, inputBits);
     hooks.onStep?.({ step: i + 1, totalSteps: total });
   }
 }
 
-function halfValues(bits: Uint16Array): Float32Array {
-  const out = new Float32Array(bits.length);
-  for (let i = 0; i < bits.length; i++) out[i] = fromHalfBits(bits[i]!);
-  return out;
+/** float32 exactly as diffusers: noise_pred = u + g * (c - u); x + (sigma_next - sigma) * v. */
+function floatStep(
+  latents: Float32Array,
+  v: Float32Array,
+  n: number,
+  cfg: boolean,
+  g: number,
+  dt: number,
+): void {
+  if (cfg) {
+    const vc = v.subarray(n);
+    for (let j = 0; j < n; j++) {
+      const u = v[j]!;
+      latents[j] = f(latents[j]! + f(dt * f(u + f(g * f(vc[j]! - u)))));
+    }
+  } else {
+    for (let j = 0; j < n; j++) latents[j] = f(latents[j]! + f(dt * v[j]!));
+  }
+}
+
+/**
+ * float16 pipelines, reading the half output bits through a table. The guided prediction is
+ * rounded to half once (diffusers rounds after each of its three half ops; the float32
+ * combination is at least as precise and much cheaper here), then the Euler step as diffusers
+ * does it: the half product dt * v (0-d float32 sigma tensors do not promote the half model
+ * output) added to the float32 sample; the cast back to half happens in writeModelInput.
+ */
+function halfStep(
+  latents: Float32Array,
+  v: Uint16Array,
+  n: number,
+  cfg: boolean,
+  g: number,
+  dt: number,
+): void {
+  const T = HALF_VALUES;
+  if (cfg) {
+    const vc = v.subarray(n);
+    for (let j = 0; j < n; j++) {
+      const u = T[v[j]!]!;
+      const vel = roundFloat32ToHalf(f(u + f(g * f(T[vc[j]!]! - u))));
+      latents[j] = f(latents[j]! + roundFloat32ToHalf(f(dt * vel)));
+    }
+  } else {
+    for (let j = 0; j < n; j++) latents[j] = f(latents[j]! + roundFloat32ToHalf(f(dt * T[v[j]!]!)));
+  }
+}
+
+/**
+ * Copies the new latents into the next transformer input (twice with CFG). For half models it
+ * also rounds the latents to half in place (the `.to(float16)` of diffusers' step) in one integer
+ * pass over the float32 bit patterns, producing the input's half bits at the same time.
+ */
+function writeModelInput(
+  latents: Float32Array,
+  n: number,
+  cfg: boolean,
+  modelInput: Float32Array,
+  inputBits: Uint16Array | null,
+): void {
+  if (!inputBits) {
+    modelInput.set(latents, 0);
+    if (cfg) modelInput.set(latents, n);
+    return;
+  }
+  const bits = new Uint32Array(latents.buffer, latents.byteOffset, n);
+  for (let j = 0; j < n; j++) {
+    const b = bits[j]!;
+    const exp = (b >>> 23) & 0xff;
+    let h: number;
+    if (exp > 112 && exp < 142) {
+      // Normal half range: round the low 13 bits to nearest even; no overflow possible below 2^15.
+      const r = (b + 0xfff + ((b >>> 13) & 1)) & 0xffffe000;
+      bits[j] = r;
+      h = ((r >>> 16) & 0x8000) | (((r & 0x7fffffff) >>> 13) - 0x1c000);
+    } else {
+      h = toHalfBits(latents[j]!);
+      latents[j] = HALF_VALUES[h]!;
+    }
+    inputBits[j] = h;
+    if (cfg) inputBits[j + n] = h;
+  }
 }

@@ -3,7 +3,7 @@
  * image-to-image encode with latent sampling (sd3-pipeline.md §2.7, §2.8).
  */
 import type { OnnxModel } from '../runtime/onnx-backend.js';
-import { roundToHalf } from '../tensor/float16.js';
+import { roundFloat32ToHalf, roundToHalf } from '../tensor/float16.js';
 import { type FloatDtype, floatTensor, tensorValues } from '../tensor/host-tensor.js';
 import type { InputImage } from './generation-params.js';
 
@@ -25,12 +25,6 @@ export interface RgbImage {
   rgb: Uint8Array;
 }
 
-/** Round half to even, as NumPy's round. */
-function roundHalfEven(x: number): number {
-  const r = Math.round(x);
-  return r - x === 0.5 && r % 2 !== 0 ? r - 1 : r;
-}
-
 export async function decodeLatents(
   vaeDecoder: OnnxModel,
   latents: Float32Array,
@@ -38,11 +32,15 @@ export async function decodeLatents(
   vae: { scalingFactor: number; shiftFactor: number },
   dtype: FloatDtype,
 ): Promise<RgbImage[]> {
-  const q = dtypeRound(dtype);
   const scaled = new Float32Array(latents.length);
   const sf = f(vae.scalingFactor);
   const shift = f(vae.shiftFactor);
-  for (let i = 0; i < latents.length; i++) scaled[i] = q(q(latents[i]! / sf) + shift);
+  if (dtype === 'float16') {
+    for (let i = 0; i < latents.length; i++)
+      scaled[i] = roundFloat32ToHalf(f(roundFloat32ToHalf(f(latents[i]! / sf)) + shift));
+  } else {
+    for (let i = 0; i < latents.length; i++) scaled[i] = f(f(latents[i]! / sf) + shift);
+  }
   const [batch] = dims;
   const images: RgbImage[] = [];
   // One row at a time keeps the decoder's activation memory at batch 1, as diffusers' tiling-free
@@ -69,14 +67,22 @@ export async function decodeLatents(
 
 /** diffusers' postprocess: x * 0.5 + 0.5, clamp to [0, 1], NHWC, round(x * 255) to uint8. */
 export function postprocess(chw: Float32Array, width: number, height: number, dtype: FloatDtype): RgbImage {
-  const q = dtypeRound(dtype);
   const plane = width * height;
   const rgb = new Uint8Array(plane * 3);
+  const half = dtype === 'float16';
   for (let ch = 0; ch < 3; ch++) {
-    for (let p = 0; p < plane; p++) {
-      let y = q(q(chw[ch * plane + p]! * 0.5) + 0.5);
-      y = Math.min(Math.max(y, 0), 1);
-      rgb[p * 3 + ch] = roundHalfEven(f(y * 255));
+    const src = chw.subarray(ch * plane, (ch + 1) * plane);
+    for (let p = 0, o = ch; p < plane; p++, o += 3) {
+      // x * 0.5 is exact; the + 0.5 rounds in the tensor's dtype.
+      let y = f(src[p]! * 0.5 + 0.5);
+      if (half) y = roundFloat32ToHalf(y);
+      y = Math.max(0, Math.min(1, y)); // NaN stays NaN and becomes 0 below
+      // numpy: (x * 255) in float32, then round half to even.
+      const v = f(y * 255);
+      // v is in [0, 255]: floor(v + 0.5) by truncation, then ties back to even.
+      let r = (v + 0.5) | 0;
+      if (r - v === 0.5 && (r & 1) === 1) r -= 1;
+      rgb[o] = r;
     }
   }
   return { width, height, rgb };

@@ -33,6 +33,8 @@ export interface OnnxModel {
   readonly path: string;
   readonly inputs: readonly IoSpec[];
   readonly outputs: readonly IoSpec[];
+  /** Calls and wall time spent inside onnxruntime's run (including its tensor copies). */
+  readonly stats: { runs: number; runMs: number };
   /** Runs the model; only the named outputs are fetched (all when omitted). */
   run(
     feeds: Record<string, HostTensor>,
@@ -57,6 +59,9 @@ function sessionOptions(options: SessionOptions): ort.InferenceSession.SessionOp
     executionProviders: providerOptions(options.provider),
     graphOptimizationLevel: 'all',
     logSeverityLevel: 3,
+    // onnxruntime's pool threads spin after each run by default; between denoising steps they
+    // would take the cores the host-side step needs.
+    extra: { session: { intra_op: { allow_spinning: '0' }, inter_op: { allow_spinning: '0' } } },
     ...(options.intraOpThreads ? { intraOpNumThreads: options.intraOpThreads } : {}),
   };
 }
@@ -132,16 +137,21 @@ export async function loadOnnxModel(path: string, options: SessionOptions): Prom
   }
   const inputs = ioSpecs(session.inputMetadata);
   const outputs = ioSpecs(session.outputMetadata);
+  const stats = { runs: 0, runMs: 0 };
   return {
     path,
     inputs,
     outputs,
+    stats,
     async run(feeds, outputNames) {
       const ortFeeds: Record<string, ort.Tensor> = {};
       for (const [name, tensor] of Object.entries(feeds)) ortFeeds[name] = toOrt(tensor);
       let result: ort.InferenceSession.OnnxValueMapType;
+      const start = performance.now();
       try {
         result = outputNames ? await session.run(ortFeeds, [...outputNames]) : await session.run(ortFeeds);
+        stats.runs++;
+        stats.runMs += performance.now() - start;
       } catch (err) {
         throw new PipelineError('internal', `onnxruntime failed running ${path}: ${firstLine(err)}`, {
           cause: err,

@@ -47,8 +47,23 @@ export function roundToHalf(value: number): number {
   return fromHalfBits(toHalfBits(value));
 }
 
+/**
+ * Bulk float32 -> half bits with round-to-nearest-even. Works on the float32 bit patterns in one
+ * integer pass; only values outside the normal half range take the scalar path.
+ */
 export function float32ToHalfArray(src: Float32Array, dst = new Uint16Array(src.length)): Uint16Array {
-  for (let i = 0; i < src.length; i++) dst[i] = toHalfBits(src[i]!);
+  const bits = new Uint32Array(src.buffer, src.byteOffset, src.length);
+  for (let i = 0; i < bits.length; i++) {
+    const b = bits[i]!;
+    const exp = (b >>> 23) & 0xff;
+    // Normal halves: float32 exponents 113..142 (2^-14 .. < 2^16), rounding may carry into Inf.
+    if (exp > 112 && exp < 143) {
+      const r = b + 0xfff + ((b >>> 13) & 1);
+      dst[i] = ((r >>> 16) & 0x8000) | (((r & 0x7fffffff) >>> 13) - 0x1c000);
+    } else {
+      dst[i] = toHalfBits(src[i]!);
+    }
+  }
   return dst;
 }
 
@@ -59,6 +74,29 @@ const HALF_TABLE = (() => {
 })();
 
 export function halfArrayToFloat32(src: Uint16Array, dst = new Float32Array(src.length)): Float32Array {
-  for (let i = 0; i < src.length; i++) dst[i] = HALF_TABLE[src[i]!]!;
+  const table = HALF_TABLE;
+  for (let i = 0; i < src.length; i++) dst[i] = table[src[i]!]!;
   return dst;
+}
+
+/** The value of every half bit pattern, for inline lookups in hot loops. */
+export const HALF_VALUES: Float32Array = HALF_TABLE;
+
+/**
+ * Rounds a float32 value (a number already rounded with Math.fround) to the nearest half,
+ * ties to even, without touching typed-array scratch memory: Veltkamp splitting keeps the top 11
+ * bits of the significand in the normal range, a magic-number add handles the subnormal range.
+ */
+export function roundFloat32ToHalf(y: number): number {
+  const a = Math.abs(y);
+  if (a < 6.103515625e-5) {
+    // Subnormal halves are multiples of 2^-24: adding 1.5 * 2^28 rounds to that grid (ties even).
+    const r = y + 402653184 - 402653184;
+    return r === 0 ? y * 0 : r;
+  }
+  if (a < 65520) {
+    const c = y * 4398046511105; // 2^42 + 1
+    return c - (c - y);
+  }
+  return a === a ? (y > 0 ? Number.POSITIVE_INFINITY : Number.NEGATIVE_INFINITY) : y;
 }

@@ -98,5 +98,5 @@ export function roundFloat32ToHalf(y: number): number {
     const c = y * 4398046511105; // 2^42 + 1
     return c - (c - y);
   }
-  return a === a ? (y > 0 ? Number.POSITIVE_INFINITY : Number.NEGATIVE_INFINITY) : y;
+  return Number.isNaN(a) ? y : y > 0 ? Number.POSITIVE_INFINITY : Number.NEGATIVE_INFINITY;
 }

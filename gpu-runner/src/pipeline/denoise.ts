@@ -90,6 +90,14 @@ export async function denoise(input: DenoiseInput, hooks: DenoiseHooks = {}): Pr
   const total = schedule.timesteps.length;
   const timesteps = new Float32Array(modelBatch);
   const g = f(guidanceScale);
+  const outType = transformer.outputs.find((o) => o.name === 'out_hidden_states')!.dtype as FloatDtype;
+  const outDims = [modelBatch, c, h, w];
+  const output: HostTensor = {
+    dtype: outType,
+    dims: outDims,
+    data: outType === 'float16' ? new Uint16Array(modelInput.length) : new Float32Array(modelInput.length),
+  };
+  const fetches: Readonly<Record<string, HostTensor>> = { out_hidden_states: output };
 
   for (let i = 0; i < total; i++) {
     if (hooks.isCanceled?.()) throw new CanceledError(i, total);
@@ -102,7 +110,7 @@ export async function denoise(input: DenoiseInput, hooks: DenoiseHooks = {}): Pr
           : { dtype: 'float32', dims: [modelBatch, c, h, w], data: modelInput },
         timestep: floatTensor(timesteps.fill(t), [modelBatch], timestepType),
       },
-      ['out_hidden_states'],
+      fetches,
     );
     const raw = out['out_hidden_states']!;
     const dt = f(schedule.sigmas[i + 1]! - schedule.sigmas[i]!);
@@ -156,15 +164,26 @@ function halfStep(
   dt: number,
 ): void {
   const T = HALF_VALUES;
-  if (cfg) {
-    const vc = v.subarray(n);
-    for (let j = 0; j < n; j++) {
+  const vc = v.subarray(cfg ? n : 0);
+  for (let j = 0; j < n; j++) {
+    let vel = T[vc[j]!]!;
+    if (cfg) {
       const u = T[v[j]!]!;
-      const vel = roundFloat32ToHalf(f(u + f(g * f(T[vc[j]!]! - u))));
-      latents[j] = f(latents[j]! + roundFloat32ToHalf(f(dt * vel)));
+      vel = f(u + f(g * f(vel - u)));
+      // Round to half inline (Veltkamp split, see roundFloat32ToHalf) in the normal half range.
+      const a = Math.abs(vel);
+      if (a >= 6.103515625e-5 && a < 65520) {
+        const s = vel * 4398046511105;
+        vel = s - (s - vel);
+      } else vel = roundFloat32ToHalf(vel);
     }
-  } else {
-    for (let j = 0; j < n; j++) latents[j] = f(latents[j]! + roundFloat32ToHalf(f(dt * T[v[j]!]!)));
+    let p = f(dt * vel);
+    const a = Math.abs(p);
+    if (a >= 6.103515625e-5 && a < 65520) {
+      const s = p * 4398046511105;
+      p = s - (s - p);
+    } else p = roundFloat32ToHalf(p);
+    latents[j] = f(latents[j]! + p);
   }
 }
 

@@ -1,20 +1,14 @@
 /**
  * The flow-matching Euler loop with classifier-free guidance (sd3-pipeline.md §2.3, §2.6).
  * Per step: one transformer call on [negative; positive] (or the positive batch alone when
- * guidance <= 1), then one fused host pass that applies CFG and the Euler update and writes the
- * next step's transformer input. Conditioning tensors are built once.
+ * guidance <= 1), then CFG and the Euler update, which also write the next step's transformer
+ * input (see the two steppers below). Conditioning tensors are built once; every buffer is
+ * allocated once and filled in place.
  */
 import { PipelineError } from '../errors.js';
 import type { HostTensor, OnnxModel } from '../runtime/onnx-backend.js';
-import {
-  float32ToHalfArray,
-  HALF_VALUES,
-  halfArrayToFloat32,
-  roundFloat32ToHalf,
-  toHalfBits,
-} from '../tensor/float16.js';
 import type { FloatDtype } from '../tensor/host-tensor.js';
-import { floatTensor } from '../tensor/host-tensor.js';
+import { floatTensor, product, tensorValues } from '../tensor/host-tensor.js';
 import type { Schedule } from './scheduler/flow-match-euler.js';
 
 const f = Math.fround;
@@ -33,6 +27,8 @@ export interface DenoiseHooks {
 
 export interface DenoiseInput {
   transformer: OnnxModel;
+  /** guidedEulerStepGraph(float16, cfg) for half models (unused for float32 ones). */
+  steps: { guided: OnnxModel; plain: OnnxModel };
   /** Latents [batch, channels, h, w] in the pipeline dtype; updated in place. */
   latents: Float32Array;
   batch: number;
@@ -62,12 +58,12 @@ function inputType(model: OnnxModel, name: string): FloatDtype {
 }
 
 export async function denoise(input: DenoiseInput, hooks: DenoiseHooks = {}): Promise<void> {
-  const { transformer, latents, batch, schedule, guidanceScale } = input;
+  const { transformer, batch, schedule, guidanceScale } = input;
   const cfg = guidanceScale > 1;
   const modelBatch = cfg ? 2 * batch : batch;
   const [c, h, w] = input.latentDims;
-  const n = batch * c * h * w;
-  const hiddenType = inputType(transformer, 'hidden_states');
+  const inputDims = [modelBatch, c, h, w];
+  const dtype = input.dtype;
   const timestepType = inputType(transformer, 'timestep');
   // Built once: the conditioning does not change between steps.
   const staticFeeds: Record<string, HostTensor> = {
@@ -82,143 +78,120 @@ export async function denoise(input: DenoiseInput, hooks: DenoiseHooks = {}): Pr
       inputType(transformer, 'pooled_projections'),
     ),
   };
-  // The transformer input ([latents; latents] with CFG) is rewritten by the fused step pass.
-  const modelInput = new Float32Array(modelBatch * c * h * w);
-  modelInput.set(latents, 0);
-  if (cfg) modelInput.set(latents, n);
-  const inputBits = hiddenType === 'float16' ? float32ToHalfArray(modelInput) : null;
-  const total = schedule.timesteps.length;
+  const step = dtype === 'float16' ? halfStepper(input, inputDims) : floatStepper(input, inputDims);
   const timesteps = new Float32Array(modelBatch);
-  const g = f(guidanceScale);
-  const outType = transformer.outputs.find((o) => o.name === 'out_hidden_states')!.dtype as FloatDtype;
-  const outDims = [modelBatch, c, h, w];
-  const output: HostTensor = {
-    dtype: outType,
-    dims: outDims,
-    data: outType === 'float16' ? new Uint16Array(modelInput.length) : new Float32Array(modelInput.length),
-  };
-  const fetches: Readonly<Record<string, HostTensor>> = { out_hidden_states: output };
-
+  const total = schedule.timesteps.length;
   for (let i = 0; i < total; i++) {
     if (hooks.isCanceled?.()) throw new CanceledError(i, total);
-    const t = schedule.timesteps[i]!;
-    const out = await transformer.run(
+    await transformer.run(
       {
         ...staticFeeds,
-        hidden_states: inputBits
-          ? { dtype: 'float16', dims: [modelBatch, c, h, w], data: inputBits }
-          : { dtype: 'float32', dims: [modelBatch, c, h, w], data: modelInput },
-        timestep: floatTensor(timesteps.fill(t), [modelBatch], timestepType),
+        hidden_states: step.modelInput(),
+        timestep: floatTensor(timesteps.fill(schedule.timesteps[i]!), [modelBatch], timestepType),
       },
-      fetches,
+      { out_hidden_states: step.output },
     );
-    const raw = out['out_hidden_states']!;
-    const dt = f(schedule.sigmas[i + 1]! - schedule.sigmas[i]!);
-    if (input.dtype === 'float16') {
-      const v =
-        raw.dtype === 'float16' ? (raw.data as Uint16Array) : float32ToHalfArray(raw.data as Float32Array);
-      halfStep(latents, v, n, cfg, g, dt);
-    } else {
-      const v =
-        raw.dtype === 'float32' ? (raw.data as Float32Array) : halfArrayToFloat32(raw.data as Uint16Array);
-      floatStep(latents, v, n, cfg, g, dt);
-    }
-    writeModelInput(latents, n, cfg, modelInput, inputBits);
+    await step.advance(cfg, guidanceScale, schedule.sigmas[i]!, schedule.sigmas[i + 1]!);
     hooks.onStep?.({ step: i + 1, totalSteps: total });
   }
-}
-
-/** float32 exactly as diffusers: noise_pred = u + g * (c - u); x + (sigma_next - sigma) * v. */
-function floatStep(
-  latents: Float32Array,
-  v: Float32Array,
-  n: number,
-  cfg: boolean,
-  g: number,
-  dt: number,
-): void {
-  if (cfg) {
-    const vc = v.subarray(n);
-    for (let j = 0; j < n; j++) {
-      const u = v[j]!;
-      latents[j] = f(latents[j]! + f(dt * f(u + f(g * f(vc[j]! - u)))));
-    }
-  } else {
-    for (let j = 0; j < n; j++) latents[j] = f(latents[j]! + f(dt * v[j]!));
-  }
+  step.finish();
 }
 
 /**
- * float16 pipelines, reading the half output bits through a table. The guided prediction is
- * rounded to half once (diffusers rounds after each of its three half ops; the float32
- * combination is at least as precise and much cheaper here), then the Euler step as diffusers
- * does it: the half product dt * v (0-d float32 sigma tensors do not promote the half model
- * output) added to the float32 sample; the cast back to half happens in writeModelInput.
+ * The state between transformer calls: latents, the transformer input ([latents; latents] with
+ * CFG) and the transformer output, all allocated once; onnxruntime fills the output in place.
  */
-function halfStep(
-  latents: Float32Array,
-  v: Uint16Array,
-  n: number,
-  cfg: boolean,
-  g: number,
-  dt: number,
-): void {
-  const T = HALF_VALUES;
-  const vc = v.subarray(cfg ? n : 0);
-  for (let j = 0; j < n; j++) {
-    let vel = T[vc[j]!]!;
-    if (cfg) {
-      const u = T[v[j]!]!;
-      vel = f(u + f(g * f(vel - u)));
-      // Round to half inline (Veltkamp split, see roundFloat32ToHalf) in the normal half range.
-      const a = Math.abs(vel);
-      if (a >= 6.103515625e-5 && a < 65520) {
-        const s = vel * 4398046511105;
-        vel = s - (s - vel);
-      } else vel = roundFloat32ToHalf(vel);
-    }
-    let p = f(dt * vel);
-    const a = Math.abs(p);
-    if (a >= 6.103515625e-5 && a < 65520) {
-      const s = p * 4398046511105;
-      p = s - (s - p);
-    } else p = roundFloat32ToHalf(p);
-    latents[j] = f(latents[j]! + p);
-  }
+interface Stepper {
+  output: HostTensor;
+  modelInput(): HostTensor;
+  /** CFG + Euler: latents <- latents + (sigmaNext - sigma) * guided(output). */
+  advance(cfg: boolean, guidance: number, sigma: number, sigmaNext: number): Promise<void>;
+  /** Writes the final latents back into input.latents. */
+  finish(): void;
 }
 
 /**
- * Copies the new latents into the next transformer input (twice with CFG). For half models it
- * also rounds the latents to half in place (the `.to(float16)` of diffusers' step) in one integer
- * pass over the float32 bit patterns, producing the input's half bits at the same time.
+ * float32: one fused JavaScript pass, exactly diffusers' float32 ops
+ * (noise_pred = u + g * (c - u); prev = x + (sigma_next - sigma) * noise_pred). On the CPU this is
+ * cheaper than running the same ops as an onnxruntime graph.
  */
-function writeModelInput(
-  latents: Float32Array,
-  n: number,
-  cfg: boolean,
-  modelInput: Float32Array,
-  inputBits: Uint16Array | null,
-): void {
-  if (!inputBits) {
-    modelInput.set(latents, 0);
-    if (cfg) modelInput.set(latents, n);
-    return;
+function floatStepper(input: DenoiseInput, inputDims: number[]): Stepper {
+  const latents = input.latents;
+  const n = latents.length;
+  const modelInput = new Float32Array(product(inputDims));
+  for (let off = 0; off < modelInput.length; off += n) modelInput.set(latents, off);
+  const v = new Float32Array(modelInput.length);
+  const inputTensor: HostTensor = { dtype: 'float32', dims: inputDims, data: modelInput };
+  return {
+    output: { dtype: 'float32', dims: inputDims, data: v },
+    modelInput: () => inputTensor,
+    async advance(cfg, guidance, sigma, sigmaNext) {
+      const g = f(guidance);
+      const dt = f(sigmaNext - sigma);
+      if (cfg) {
+        const vc = v.subarray(n);
+        const copy = modelInput.subarray(n);
+        for (let j = 0; j < n; j++) {
+          const u = v[j]!;
+          const x = f(latents[j]! + f(dt * f(u + f(g * f(vc[j]! - u)))));
+          latents[j] = x;
+          modelInput[j] = x;
+          copy[j] = x;
+        }
+      } else {
+        for (let j = 0; j < n; j++) {
+          const x = f(latents[j]! + f(dt * v[j]!));
+          latents[j] = x;
+          modelInput[j] = x;
+        }
+      }
+    },
+    finish() {},
+  };
+}
+
+/**
+ * float16: the step graph (elementwise-graphs.ts) follows diffusers' half-precision op sequence
+ * exactly, which native Casts do far faster than JavaScript can emulate half rounding.
+ */
+function halfStepper(input: DenoiseInput, inputDims: number[]): Stepper {
+  const { latents, batch } = input;
+  const latentDims = [batch, ...input.latentDims];
+  const half = (dims: number[]): HostTensor => ({
+    dtype: 'float16',
+    dims,
+    data: new Uint16Array(product(dims)),
+  });
+  let sample = floatTensor(latents, latentDims, 'float16');
+  let prev = half(latentDims);
+  let modelInput = half(inputDims);
+  for (let off = 0; off < product(inputDims); off += latents.length) {
+    (modelInput.data as Uint16Array).set(sample.data as Uint16Array, off);
   }
-  const bits = new Uint32Array(latents.buffer, latents.byteOffset, n);
-  for (let j = 0; j < n; j++) {
-    const b = bits[j]!;
-    const exp = (b >>> 23) & 0xff;
-    let h: number;
-    if (exp > 112 && exp < 142) {
-      // Normal half range: round the low 13 bits to nearest even; no overflow possible below 2^15.
-      const r = (b + 0xfff + ((b >>> 13) & 1)) & 0xffffe000;
-      bits[j] = r;
-      h = ((r >>> 16) & 0x8000) | (((r & 0x7fffffff) >>> 13) - 0x1c000);
-    } else {
-      h = toHalfBits(latents[j]!);
-      latents[j] = HALF_VALUES[h]!;
-    }
-    inputBits[j] = h;
-    if (cfg) inputBits[j + n] = h;
-  }
+  let nextInput = half(inputDims);
+  const output = half(inputDims);
+  const guidanceTensor = new Float32Array(1);
+  const dtTensor = new Float32Array(1);
+  return {
+    output,
+    modelInput: () => modelInput,
+    async advance(cfg, guidance, sigma, sigmaNext) {
+      guidanceTensor[0] = guidance;
+      dtTensor[0] = sigmaNext - sigma;
+      await (cfg ? input.steps.guided : input.steps.plain).run(
+        {
+          model_output: output,
+          sample,
+          guidance: { dtype: 'float32', dims: [], data: guidanceTensor },
+          dt: { dtype: 'float32', dims: [], data: dtTensor },
+        },
+        { prev_sample: prev, next_input: nextInput },
+      );
+      [sample, prev] = [prev, sample];
+      [modelInput, nextInput] = [nextInput, modelInput];
+    },
+    finish() {
+      latents.set(tensorValues(sample));
+    },
+  };
 }

@@ -3,9 +3,11 @@
  * where the host computes: tokenization, conditioning assembly, seeded CPU noise, schedule, CFG,
  * Euler and post-processing. It knows nothing of queues or object stores.
  */
-import { type LoadModelOptions, loadSd3Model, type Sd3Model } from '../model/sd3-model.js';
+import { type LoadModelOptions, loadSd3Model, outputDtype, type Sd3Model } from '../model/sd3-model.js';
+import { loadGraphBytes, type OnnxModel } from '../runtime/onnx-backend.js';
 import { halfArrayToFloat32 } from '../tensor/float16.js';
 import { type DenoiseHooks, denoise } from './denoise.js';
+import { guidedEulerStepGraph, postprocessGraph } from './elementwise-graphs.js';
 import { type GenerationParams, type ResolvedParams, resolveParams } from './generation-params.js';
 import { randn, TorchGenerator } from './noise/index.js';
 import { flowMatchSchedule } from './scheduler/flow-match-euler.js';
@@ -14,6 +16,12 @@ import { loadSd3Tokenizers, type Sd3Tokenizers } from './tokenizers/index.js';
 import { decodeLatents, dtypeRound, encodeImage, type RgbImage } from './vae.js';
 
 const f = Math.fround;
+
+interface ElementwiseGraphs {
+  guidedStep: OnnxModel;
+  plainStep: OnnxModel;
+  postprocess: OnnxModel;
+}
 
 export interface GenerationTimings {
   encodeMs: number;
@@ -40,13 +48,20 @@ export class Sd3Pipeline {
   private constructor(
     readonly model: Sd3Model,
     private readonly tokenizers: Sd3Tokenizers,
+    private readonly graphs: ElementwiseGraphs,
   ) {}
 
   static async load(dir: string, options: LoadModelOptions): Promise<Sd3Pipeline> {
     const model = await loadSd3Model(dir, options);
     try {
       const tokenizers = await loadSd3Tokenizers(dir, { t5: model.t5 !== null });
-      return new Sd3Pipeline(model, tokenizers);
+      const decoderType = outputDtype(model.vaeDecoder, 'sample');
+      const graphs: ElementwiseGraphs = {
+        guidedStep: await loadGraphBytes('guided_euler_step', guidedEulerStepGraph('float16', true)),
+        plainStep: await loadGraphBytes('euler_step', guidedEulerStepGraph('float16', false)),
+        postprocess: await loadGraphBytes('postprocess', postprocessGraph(decoderType)),
+      };
+      return new Sd3Pipeline(model, tokenizers, graphs);
     } catch (err) {
       await model.release();
       throw err;
@@ -115,6 +130,7 @@ export class Sd3Pipeline {
     await denoise(
       {
         transformer: this.model.transformer,
+        steps: { guided: this.graphs.guidedStep, plain: this.graphs.plainStep },
         latents,
         batch,
         latentDims: [c, h, w],
@@ -134,7 +150,14 @@ export class Sd3Pipeline {
     const images =
       options.outputType === 'latent'
         ? []
-        : await decodeLatents(this.model.vaeDecoder, latents, latentDims, config.vae, dtype);
+        : await decodeLatents(
+            this.model.vaeDecoder,
+            this.graphs.postprocess,
+            latents,
+            latentDims,
+            config.vae,
+            dtype,
+          );
     const t3 = performance.now();
     return {
       params: p,
@@ -146,7 +169,44 @@ export class Sd3Pipeline {
     };
   }
 
-  release(): Promise<void> {
-    return this.model.release();
+  /** Calls and time spent inside onnxruntime across every session of this pipeline. */
+  onnxStats(): { runs: number; runMs: number } {
+    const m = this.model;
+    const sessions = [
+      m.clipL,
+      m.clipG,
+      m.t5,
+      m.transformer,
+      m.vaeEncoder,
+      m.vaeDecoder,
+      ...Object.values(this.graphs),
+    ];
+    let runs = 0;
+    let runMs = 0;
+    for (const s of sessions) {
+      if (!s) continue;
+      runs += s.stats.runs;
+      runMs += s.stats.runMs;
+    }
+    return { runs, runMs };
+  }
+
+  /** Time spent in the pipeline's own elementwise graphs (step math, post-processing). */
+  elementwiseStats(): { runs: number; runMs: number } {
+    const all = Object.values(this.graphs);
+    return {
+      runs: all.reduce((a, g) => a + g.stats.runs, 0),
+      runMs: all.reduce((a, g) => a + g.stats.runMs, 0),
+    };
+  }
+
+  async release(): Promise<void> {
+    const { guidedStep, plainStep, postprocess } = this.graphs;
+    await Promise.all([
+      this.model.release(),
+      guidedStep.release(),
+      plainStep.release(),
+      postprocess.release(),
+    ]);
   }
 }

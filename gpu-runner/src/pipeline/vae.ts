@@ -27,6 +27,7 @@ export interface RgbImage {
 
 export async function decodeLatents(
   vaeDecoder: OnnxModel,
+  postprocessGraph: OnnxModel,
   latents: Float32Array,
   dims: readonly [number, number, number, number],
   vae: { scalingFactor: number; shiftFactor: number },
@@ -60,32 +61,10 @@ export async function decodeLatents(
     );
     const sample = out['sample']!;
     const [, , height, width] = sample.dims as [number, number, number, number];
-    images.push(postprocess(tensorValues(sample), width, height, dtype));
+    const pixels = await postprocessGraph.run({ sample }, ['image']);
+    images.push({ width, height, rgb: pixels['image']!.data as Uint8Array });
   }
   return images;
-}
-
-/** diffusers' postprocess: x * 0.5 + 0.5, clamp to [0, 1], NHWC, round(x * 255) to uint8. */
-export function postprocess(chw: Float32Array, width: number, height: number, dtype: FloatDtype): RgbImage {
-  const plane = width * height;
-  const rgb = new Uint8Array(plane * 3);
-  const half = dtype === 'float16';
-  for (let ch = 0; ch < 3; ch++) {
-    const src = chw.subarray(ch * plane, (ch + 1) * plane);
-    for (let p = 0, o = ch; p < plane; p++, o += 3) {
-      // x * 0.5 is exact; the + 0.5 rounds in the tensor's dtype.
-      let y = f(src[p]! * 0.5 + 0.5);
-      if (half) y = roundFloat32ToHalf(y);
-      y = Math.max(0, Math.min(1, y)); // NaN stays NaN and becomes 0 below
-      // numpy: (x * 255) in float32, then round half to even.
-      const v = f(y * 255);
-      // v is in [0, 255]: floor(v + 0.5) by truncation, then ties back to even.
-      let r = (v + 0.5) | 0;
-      if (r - v === 0.5 && (r & 1) === 1) r -= 1;
-      rgb[o] = r;
-    }
-  }
-  return { width, height, rgb };
 }
 
 /** VaeImageProcessor.preprocess after the resize: /255, NCHW, 2x - 1, cast to the dtype. */

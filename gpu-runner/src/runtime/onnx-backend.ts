@@ -11,8 +11,8 @@ import { probeModelBytes } from './probe-model.js';
 export type ExecutionProvider = 'cpu' | 'cuda' | 'tensorrt';
 export const EXECUTION_PROVIDERS: readonly ExecutionProvider[] = ['cpu', 'cuda', 'tensorrt'];
 
-export type TensorDtype = 'float32' | 'float16' | 'int64';
-export type TensorData = Float32Array | Uint16Array | BigInt64Array;
+export type TensorDtype = 'float32' | 'float16' | 'int64' | 'uint8';
+export type TensorData = Float32Array | Uint16Array | BigInt64Array | Uint8Array;
 
 /** A tensor in host memory, as the pipeline sees it. float16 data are IEEE half bit patterns. */
 export interface HostTensor {
@@ -116,7 +116,7 @@ function toOrt(t: HostTensor): ort.Tensor {
 }
 
 function fromOrt(name: string, t: ort.Tensor): HostTensor {
-  if (t.type === 'float32' || t.type === 'float16' || t.type === 'int64') {
+  if (t.type === 'float32' || t.type === 'float16' || t.type === 'int64' || t.type === 'uint8') {
     return { dtype: t.type, dims: t.dims, data: t.data as TensorData };
   }
   throw new PipelineError('model_invalid', `output ${name} has unsupported element type ${t.type}`);
@@ -144,6 +144,25 @@ export async function loadOnnxModel(path: string, options: SessionOptions): Prom
     }
     throw new PipelineError('model_invalid', `cannot load ${path}: ${reason}`, { cause: err });
   }
+  return wrapSession(path, session);
+}
+
+/**
+ * Loads a small graph the pipeline builds itself (elementwise step math) on the CPU provider.
+ * Graph optimizations stay off: the float16 emulation relies on Cast pairs that an optimizer may
+ * treat as redundant.
+ */
+export async function loadGraphBytes(name: string, bytes: Uint8Array): Promise<OnnxModel> {
+  const session = await ort.InferenceSession.create(bytes, {
+    executionProviders: ['cpu'],
+    graphOptimizationLevel: 'disabled',
+    logSeverityLevel: 3,
+    extra: { session: { intra_op: { allow_spinning: '0' }, inter_op: { allow_spinning: '0' } } },
+  });
+  return wrapSession(name, session);
+}
+
+function wrapSession(path: string, session: ort.InferenceSession): OnnxModel {
   const inputs = ioSpecs(session.inputMetadata);
   const outputs = ioSpecs(session.outputMetadata);
   const stats = { runs: 0, runMs: 0 };

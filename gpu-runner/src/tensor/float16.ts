@@ -79,9 +79,6 @@ export function halfArrayToFloat32(src: Uint16Array, dst = new Float32Array(src.
   return dst;
 }
 
-/** The value of every half bit pattern, for inline lookups in hot loops. */
-export const HALF_VALUES: Float32Array = HALF_TABLE;
-
 /**
  * Rounds a float32 value (a number already rounded with Math.fround) to the nearest half,
  * ties to even, without touching typed-array scratch memory: Veltkamp splitting keeps the top 11

@@ -7,6 +7,7 @@
  */
 import { PipelineError } from '../errors.js';
 import type { HostTensor, OnnxModel } from '../runtime/onnx-backend.js';
+import type { BufferPool } from '../tensor/buffer-pool.js';
 import type { FloatDtype } from '../tensor/host-tensor.js';
 import { floatTensor, product, tensorValues } from '../tensor/host-tensor.js';
 import type { Schedule } from './scheduler/flow-match-euler.js';
@@ -42,6 +43,8 @@ export interface DenoiseInput {
   guidanceScale: number;
   schedule: Schedule;
   dtype: FloatDtype;
+  /** Working buffers reused between generations. */
+  pool: BufferPool;
 }
 
 export class CanceledError extends PipelineError {
@@ -116,11 +119,12 @@ interface Stepper {
  * cheaper than running the same ops as an onnxruntime graph.
  */
 function floatStepper(input: DenoiseInput, inputDims: number[]): Stepper {
-  const latents = input.latents;
-  const n = latents.length;
-  const modelInput = new Float32Array(product(inputDims));
-  for (let off = 0; off < modelInput.length; off += n) modelInput.set(latents, off);
-  const v = new Float32Array(modelInput.length);
+  const n = input.latents.length;
+  const modelInput = input.pool.float32('model-input', product(inputDims));
+  for (let off = 0; off < modelInput.length; off += n) modelInput.set(input.latents, off);
+  // The latents live in the first rows of the transformer input: one less copy per step.
+  const x = modelInput.subarray(0, n);
+  const v = input.pool.float32('model-output', modelInput.length);
   const inputTensor: HostTensor = { dtype: 'float32', dims: inputDims, data: modelInput };
   return {
     output: { dtype: 'float32', dims: inputDims, data: v },
@@ -133,20 +137,17 @@ function floatStepper(input: DenoiseInput, inputDims: number[]): Stepper {
         const copy = modelInput.subarray(n);
         for (let j = 0; j < n; j++) {
           const u = v[j]!;
-          const x = f(latents[j]! + f(dt * f(u + f(g * f(vc[j]! - u)))));
-          latents[j] = x;
-          modelInput[j] = x;
-          copy[j] = x;
+          const next = f(x[j]! + f(dt * f(u + f(g * f(vc[j]! - u)))));
+          x[j] = next;
+          copy[j] = next;
         }
       } else {
-        for (let j = 0; j < n; j++) {
-          const x = f(latents[j]! + f(dt * v[j]!));
-          latents[j] = x;
-          modelInput[j] = x;
-        }
+        for (let j = 0; j < n; j++) x[j] = f(x[j]! + f(dt * v[j]!));
       }
     },
-    finish() {},
+    finish() {
+      input.latents.set(x);
+    },
   };
 }
 
@@ -157,19 +158,19 @@ function floatStepper(input: DenoiseInput, inputDims: number[]): Stepper {
 function halfStepper(input: DenoiseInput, inputDims: number[]): Stepper {
   const { latents, batch } = input;
   const latentDims = [batch, ...input.latentDims];
-  const half = (dims: number[]): HostTensor => ({
+  const half = (key: string, dims: number[]): HostTensor => ({
     dtype: 'float16',
     dims,
-    data: new Uint16Array(product(dims)),
+    data: input.pool.uint16(key, product(dims)),
   });
   let sample = floatTensor(latents, latentDims, 'float16');
-  let prev = half(latentDims);
-  let modelInput = half(inputDims);
+  let prev = half('prev', latentDims);
+  let modelInput = half('model-input', inputDims);
   for (let off = 0; off < product(inputDims); off += latents.length) {
     (modelInput.data as Uint16Array).set(sample.data as Uint16Array, off);
   }
-  let nextInput = half(inputDims);
-  const output = half(inputDims);
+  let nextInput = half('next-input', inputDims);
+  const output = half('model-output', inputDims);
   const guidanceTensor = new Float32Array(1);
   const dtTensor = new Float32Array(1);
   return {

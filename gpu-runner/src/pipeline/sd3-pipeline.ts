@@ -5,6 +5,7 @@
  */
 import { type LoadModelOptions, loadSd3Model, outputDtype, type Sd3Model } from '../model/sd3-model.js';
 import { loadGraphBytes, type OnnxModel } from '../runtime/onnx-backend.js';
+import { BufferPool } from '../tensor/buffer-pool.js';
 import { halfArrayToFloat32 } from '../tensor/float16.js';
 import { type DenoiseHooks, denoise } from './denoise.js';
 import { guidedEulerStepGraph, postprocessGraph } from './elementwise-graphs.js';
@@ -51,6 +52,8 @@ export class Sd3Pipeline {
     private readonly graphs: ElementwiseGraphs,
   ) {}
 
+  private readonly pool = new BufferPool();
+
   static async load(dir: string, options: LoadModelOptions): Promise<Sd3Pipeline> {
     const model = await loadSd3Model(dir, options);
     try {
@@ -95,7 +98,7 @@ export class Sd3Pipeline {
     const entries = cfg
       ? [await this.encode(p.negativePrompt, { ...seqOpts, clipSkip: null }), positive]
       : [positive];
-    const cond = stackConditioning(entries, p.numImages);
+    const cond = stackConditioning(entries, p.numImages, this.pool);
     const t1 = performance.now();
 
     const c = config.transformer.inChannels;
@@ -142,6 +145,7 @@ export class Sd3Pipeline {
         guidanceScale: p.guidanceScale,
         schedule,
         dtype,
+        pool: this.pool,
       },
       options,
     );

@@ -5,6 +5,7 @@
  */
 import type { Sd3Model } from '../model/sd3-model.js';
 import type { OnnxModel } from '../runtime/onnx-backend.js';
+import type { BufferPool } from '../tensor/buffer-pool.js';
 import { int64Tensor, tensorValues } from '../tensor/host-tensor.js';
 import type { Sd3Tokenizers } from './tokenizers/index.js';
 
@@ -70,11 +71,14 @@ export async function encodePrompt(
 export function stackConditioning(
   entries: readonly PromptConditioning[],
   repeat: number,
+  pool?: BufferPool,
 ): { embeds: Float32Array; pooled: Float32Array; batch: number; seqLen: number } {
   const first = entries[0]!;
   const batch = entries.length * repeat;
-  const embeds = new Float32Array(batch * first.embeds.length);
-  const pooled = new Float32Array(batch * first.pooled.length);
+  const embeds =
+    pool?.float32('embeds', batch * first.embeds.length) ?? new Float32Array(batch * first.embeds.length);
+  const pooled =
+    pool?.float32('pooled', batch * first.pooled.length) ?? new Float32Array(batch * first.pooled.length);
   let row = 0;
   for (const e of entries) {
     for (let r = 0; r < repeat; r++, row++) {

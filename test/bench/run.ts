@@ -11,7 +11,9 @@ const cache = join(fileURLToPath(new URL('../../', import.meta.url)), '.tmp', 'b
 const fmt = (ms: number) => `${ms.toFixed(1)} ms`;
 
 console.log('# sd3-serverless benchmarks\n');
-console.log('## Pipeline host-side overhead per image (SD3 Medium shapes: 1024x1024, 28 steps, CFG; best of 3)');
+console.log(
+  '## Pipeline host-side overhead per image (SD3 Medium shapes: 1024x1024, 28 steps, CFG; best of 3)',
+);
 console.log(
   '| dtype | total | model sessions (run) | host-side (target <= 60 ms) | of which elementwise graphs | PNG | JPEG | WebP |',
 );

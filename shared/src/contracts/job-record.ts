@@ -1,0 +1,104 @@
+/**
+ * The jobs-table item: the contract between the edge (creates, cancels, reads) and the runner
+ * (claims, reports progress, finishes). Every status change is a conditional write on `status`
+ * (and, for the runner, on `runnerId`), so a retried request or a redelivered message can never
+ * run, finish or notify twice.
+ *
+ * Transitions:
+ *   edge   create        -> queued            (attribute_not_exists(jobId))
+ *   edge   cancel        queued -> canceled    | running: cancelRequested = true (runner stops between steps)
+ *   edge   enqueue fails queued -> failed (enqueue_failed) after retries
+ *   runner claim         queued -> running, or running with leaseUntil < now (the previous runner died)
+ *   runner progress      running (runnerId = me): progress, leaseUntil, throttled to about 1/s
+ *   runner finish        running (runnerId = me) -> succeeded | failed | canceled
+ *   runner               any non-terminal -> failed for a forged/expired envelope or after the last attempt
+ */
+import type { EventType, NormalizedParams, OutputFormat } from './generation-request.js';
+import type { JobEvent, JobStatus, JobTimings } from './job.js';
+import { eventId } from './job.js';
+
+export interface JobOutputRecord {
+  index: number;
+  key: string;
+  format: OutputFormat;
+  width: number;
+  height: number;
+  bytes: number;
+  seed: number;
+}
+
+export interface JobRecord {
+  jobId: string;
+  tenantId: string;
+  keyId: string;
+  model: string;
+  status: JobStatus;
+  /** Epoch milliseconds. */
+  createdAt: number;
+  updatedAt: number;
+  startedAt?: number;
+  completedAt?: number;
+  params: NormalizedParams;
+  inputImageKey?: string;
+  user?: string;
+  webhookUrl?: string;
+  webhookEvents?: EventType[];
+  progress?: { step: number; totalSteps: number };
+  outputs?: JobOutputRecord[];
+  error?: { code: string; message: string };
+  timings?: JobTimings;
+  /** Event history, appended with list_append; ids are `<jobId>.<seq>`. */
+  events: JobEvent[];
+  cancelRequested?: boolean;
+  /** Set once the SQS message was sent. */
+  enqueuedAt?: number;
+  messageId?: string;
+  runnerId?: string;
+  /** The running claim is valid until then (epoch ms); the runner extends it while it works. */
+  leaseUntil?: number;
+  attempts?: number;
+  idempotencyKey?: string;
+  /** The model id while status is queued, absent otherwise (sparse queue-position index). */
+  queuedModel?: string;
+  /** DynamoDB TTL, epoch seconds. */
+  expiresAt: number;
+}
+
+/** Jobs are kept for 30 days after creation. */
+export const JOB_RETENTION_SECONDS = 30 * 24 * 3600;
+
+/** The next event of a job (its id follows the events already recorded). */
+export function nextEvent(
+  record: Pick<JobRecord, 'jobId' | 'events'>,
+  type: EventType,
+  data: Record<string, unknown>,
+  now = Date.now(),
+): JobEvent {
+  return {
+    id: eventId(record.jobId, record.events.length),
+    type,
+    generation_id: record.jobId,
+    created_at: new Date(now).toISOString(),
+    data,
+  };
+}
+
+export interface TenantRecord {
+  tenantId: string;
+  name: string;
+  createdAt: number;
+}
+
+export const KEY_SCOPES = ['generate', 'read', 'admin'] as const;
+export type KeyScope = (typeof KEY_SCOPES)[number];
+
+export interface KeyRecord {
+  keyId: string;
+  tenantId: string;
+  /** hex SHA-256 of the secret part. */
+  secretHash: string;
+  scopes: KeyScope[];
+  name: string;
+  createdAt: number;
+  revokedAt?: number;
+}

@@ -1,0 +1,12 @@
+/** Contracts shared by the edge and the GPU runner. No AWS SDK, no onnxruntime: it ships in the edge bundle. */
+export * from './config-keys.js';
+export * from './contracts/api-key.js';
+export * from './contracts/generation-request.js';
+export * from './contracts/job.js';
+export * from './contracts/job-record.js';
+export * from './contracts/openai-images.js';
+export * from './contracts/problem.js';
+export * from './envelope/canonical-json.js';
+export * from './envelope/signed-envelope.js';
+export * from './errors/error-codes.js';
+export * from './storage/object-keys.js';

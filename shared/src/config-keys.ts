@@ -39,9 +39,17 @@ export const ENV = {
 export const TABLES = {
   jobs: {
     partitionKey: 'jobId',
+    /** List a tenant's jobs newest first: partition tenantId, sort createdAt (number, epoch ms). */
     byTenantIndex: 'byTenant',
     byTenantKey: 'tenantId',
     byTenantSort: 'createdAt',
+    /**
+     * Sparse index of queued jobs per model, for honest queue positions: `queuedModel` (string,
+     * the model id) is set while the job is queued and removed by whoever moves it out of queued.
+     */
+    queuedIndex: 'queuedByModel',
+    queuedKey: 'queuedModel',
+    queuedSort: 'createdAt',
   },
   keys: { partitionKey: 'keyId' },
   tenants: { partitionKey: 'tenantId' },

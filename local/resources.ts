@@ -1,0 +1,143 @@
+/**
+ * Creates what the CDK app creates in AWS, on the emulators: the tables (with the indexes named
+ * in @sd3/shared), one jobs queue + DLQ per model, the events queue and the media bucket. Returns
+ * the environment the edge and the runner read.
+ */
+import { CreateTableCommand, DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
+import { CreateQueueCommand, GetQueueAttributesCommand, SQSClient } from '@aws-sdk/client-sqs';
+import { ENV, MAX_RECEIVES, TABLES } from '@sd3/shared';
+import type { Emulators } from './emulators.js';
+
+export const LOCAL_CREDENTIALS = { accessKeyId: 'local', secretAccessKey: 'local' };
+export const LOCAL_REGION = 'us-east-1';
+
+export interface LocalResourceOptions {
+  /** Prefix of every name, so several stacks can share emulators. */
+  prefix?: string;
+  models?: string[];
+  /** Visibility timeout of the jobs queues (seconds); the runner heartbeats to extend it. */
+  visibilityTimeoutSeconds?: number;
+  maxReceives?: number;
+}
+
+export interface LocalResources {
+  /** Environment variables (names from ENV) for the edge and the runner. */
+  env: Record<string, string>;
+  tables: { jobs: string; keys: string; tenants: string; idempotency: string };
+  bucket: string;
+  queues: Record<string, { url: string; dlqUrl: string }>;
+  eventsQueueUrl: string;
+}
+
+export function localClients(em: Pick<Emulators, 'sqsEndpoint' | 's3Endpoint' | 'dynamodbEndpoint'>) {
+  const common = { region: LOCAL_REGION, credentials: LOCAL_CREDENTIALS };
+  return {
+    sqs: new SQSClient({ ...common, endpoint: em.sqsEndpoint }),
+    s3: new S3Client({ ...common, endpoint: em.s3Endpoint, forcePathStyle: true }),
+    dynamodb: new DynamoDBClient({ ...common, endpoint: em.dynamodbEndpoint }),
+  };
+}
+
+export async function createLocalResources(
+  em: Emulators,
+  options: LocalResourceOptions = {},
+): Promise<LocalResources> {
+  const prefix = options.prefix ?? 'sd3';
+  const models = options.models ?? ['sd3-medium'];
+  const { sqs, s3, dynamodb } = localClients(em);
+  const tables = {
+    jobs: `${prefix}-jobs`,
+    keys: `${prefix}-keys`,
+    tenants: `${prefix}-tenants`,
+    idempotency: `${prefix}-idempotency`,
+  };
+  const j = TABLES.jobs;
+  await dynamodb.send(
+    new CreateTableCommand({
+      TableName: tables.jobs,
+      BillingMode: 'PAY_PER_REQUEST',
+      AttributeDefinitions: [
+        { AttributeName: j.partitionKey, AttributeType: 'S' },
+        { AttributeName: j.byTenantKey, AttributeType: 'S' },
+        { AttributeName: j.byTenantSort, AttributeType: 'N' },
+        { AttributeName: j.queuedKey, AttributeType: 'S' },
+      ],
+      KeySchema: [{ AttributeName: j.partitionKey, KeyType: 'HASH' }],
+      GlobalSecondaryIndexes: [
+        {
+          IndexName: j.byTenantIndex,
+          KeySchema: [
+            { AttributeName: j.byTenantKey, KeyType: 'HASH' },
+            { AttributeName: j.byTenantSort, KeyType: 'RANGE' },
+          ],
+          Projection: { ProjectionType: 'ALL' },
+        },
+        {
+          IndexName: j.queuedIndex,
+          KeySchema: [
+            { AttributeName: j.queuedKey, KeyType: 'HASH' },
+            { AttributeName: j.queuedSort, KeyType: 'RANGE' },
+          ],
+          Projection: { ProjectionType: 'KEYS_ONLY' },
+        },
+      ],
+    }),
+  );
+  for (const [table, key] of [
+    [tables.keys, TABLES.keys.partitionKey],
+    [tables.tenants, TABLES.tenants.partitionKey],
+    [tables.idempotency, TABLES.idempotency.partitionKey],
+  ] as const) {
+    await dynamodb.send(
+      new CreateTableCommand({
+        TableName: table,
+        BillingMode: 'PAY_PER_REQUEST',
+        AttributeDefinitions: [{ AttributeName: key, AttributeType: 'S' }],
+        KeySchema: [{ AttributeName: key, KeyType: 'HASH' }],
+      }),
+    );
+  }
+  const bucket = `${prefix}-media`;
+  await s3.send(new CreateBucketCommand({ Bucket: bucket }));
+  const queues: LocalResources['queues'] = {};
+  for (const model of models) {
+    const dlq = await sqs.send(new CreateQueueCommand({ QueueName: `${prefix}-${model}-dlq` }));
+    const dlqArn = (
+      await sqs.send(new GetQueueAttributesCommand({ QueueUrl: dlq.QueueUrl!, AttributeNames: ['QueueArn'] }))
+    ).Attributes!['QueueArn']!;
+    const q = await sqs.send(
+      new CreateQueueCommand({
+        QueueName: `${prefix}-${model}-jobs`,
+        Attributes: {
+          VisibilityTimeout: String(options.visibilityTimeoutSeconds ?? 30),
+          RedrivePolicy: JSON.stringify({
+            deadLetterTargetArn: dlqArn,
+            maxReceiveCount: options.maxReceives ?? MAX_RECEIVES,
+          }),
+        },
+      }),
+    );
+    queues[model] = { url: q.QueueUrl!, dlqUrl: dlq.QueueUrl! };
+  }
+  const events = await sqs.send(new CreateQueueCommand({ QueueName: `${prefix}-events` }));
+  sqs.destroy();
+  s3.destroy();
+  dynamodb.destroy();
+  const env: Record<string, string> = {
+    [ENV.JOBS_TABLE]: tables.jobs,
+    [ENV.KEYS_TABLE]: tables.keys,
+    [ENV.TENANTS_TABLE]: tables.tenants,
+    [ENV.IDEMPOTENCY_TABLE]: tables.idempotency,
+    [ENV.MEDIA_BUCKET]: bucket,
+    [ENV.JOB_QUEUES]: JSON.stringify(Object.fromEntries(Object.entries(queues).map(([m, q]) => [m, q.url]))),
+    [ENV.EVENTS_QUEUE_URL]: events.QueueUrl!,
+    [ENV.AWS_ENDPOINT_SQS]: em.sqsEndpoint,
+    [ENV.AWS_ENDPOINT_S3]: em.s3Endpoint,
+    [ENV.AWS_ENDPOINT_DYNAMODB]: em.dynamodbEndpoint,
+    AWS_REGION: LOCAL_REGION,
+    AWS_ACCESS_KEY_ID: LOCAL_CREDENTIALS.accessKeyId,
+    AWS_SECRET_ACCESS_KEY: LOCAL_CREDENTIALS.secretAccessKey,
+  };
+  return { env, tables, bucket, queues, eventsQueueUrl: events.QueueUrl! };
+}

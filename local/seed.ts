@@ -29,7 +29,10 @@ export async function seedTenantAndKey(
   let parsed: { keyId: string; secret: string; token: string };
   if (options.apiKey !== undefined) {
     const p = parseApiKey(options.apiKey);
-    if (!p) throw new Error('SD3_DEV_API_KEY must look like sk_<12 lowercase letters or digits>_<32-64 letters or digits>');
+    if (!p)
+      throw new Error(
+        'SD3_DEV_API_KEY must look like sk_<12 lowercase letters or digits>_<32-64 letters or digits>',
+      );
     parsed = { ...p, token: options.apiKey };
   } else {
     parsed = generateApiKey();

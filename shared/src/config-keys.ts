@@ -63,3 +63,40 @@ export const MESSAGE_ATTRIBUTES = { jobId: 'jobId', tenantId: 'tenantId', model:
 
 /** Jobs queue redrive: a message that fails this many receives goes to the DLQ. */
 export const MAX_RECEIVES = 3;
+
+/** Edge-only settings (added by the API issue; the ENV names above keep their meaning). */
+export const EDGE_ENV = {
+  /** JSON array of the ModelInfo objects this deployment serves (GET /v1/models). */
+  MODELS: 'SD3_MODELS',
+  /** Model id used when a request names none; the first model flagged `default`, else the first. */
+  DEFAULT_MODEL: 'SD3_DEFAULT_MODEL',
+  /** How long the edge caches API key records in memory (ms). */
+  KEY_CACHE_TTL_MS: 'SD3_KEY_CACHE_TTL_MS',
+  /** Lifetime of a signed job envelope (seconds). */
+  ENVELOPE_MAX_AGE_SECONDS: 'SD3_ENVELOPE_MAX_AGE_SECONDS',
+} as const;
+
+/**
+ * Tunables of the GPU runner service (all optional; defaults in gpu-runner's service config). Named
+ * here so the CDK task definition and the local stack set the same variables the runner reads.
+ */
+export const RUNNER_ENV = {
+  RUNNER_ID: 'SD3_RUNNER_ID',
+  /** 'false' loads the model without its T5 encoder. */
+  T5: 'SD3_RUNNER_T5',
+  WAIT_TIME_SECONDS: 'SD3_RUNNER_WAIT_TIME_SECONDS',
+  VISIBILITY_TIMEOUT_SECONDS: 'SD3_RUNNER_VISIBILITY_TIMEOUT_SECONDS',
+  HEARTBEAT_INTERVAL_SECONDS: 'SD3_RUNNER_HEARTBEAT_INTERVAL_SECONDS',
+  PROGRESS_INTERVAL_MS: 'SD3_RUNNER_PROGRESS_INTERVAL_MS',
+  GRACE_SECONDS: 'SD3_RUNNER_GRACE_SECONDS',
+  HEALTH_PORT: 'SD3_RUNNER_HEALTH_PORT',
+  HEALTH_HOST: 'SD3_RUNNER_HEALTH_HOST',
+  MAX_RECEIVES: 'SD3_RUNNER_MAX_RECEIVES',
+  RETRY_BACKOFF_SECONDS: 'SD3_RUNNER_RETRY_BACKOFF_SECONDS',
+  DLQ_SWEEP_INTERVAL_SECONDS: 'SD3_RUNNER_DLQ_SWEEP_INTERVAL_SECONDS',
+  DLQ_HIDE_SECONDS: 'SD3_RUNNER_DLQ_HIDE_SECONDS',
+  LOG_LEVEL: 'SD3_LOG_LEVEL',
+} as const;
+
+/** Optional message attribute: the edge request id that created the job, for the runner's logs. */
+export const REQUEST_ID_MESSAGE_ATTRIBUTE = 'requestId';

@@ -17,6 +17,7 @@ export const ERROR_CODES = {
   insufficient_credits: { status: 402, title: 'Insufficient credits' },
   internal: { status: 500, title: 'Internal error' },
   unavailable: { status: 503, title: 'Service temporarily unavailable' },
+  generation_timeout: { status: 504, title: 'The generation did not finish in time; poll it by id' },
   // Job failure codes (recorded on the job, surfaced in events and webhooks).
   envelope_invalid: { status: 500, title: 'The job message was forged, altered or malformed' },
   envelope_expired: { status: 500, title: 'The job message expired before it was processed' },

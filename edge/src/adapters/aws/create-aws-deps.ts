@@ -1,0 +1,150 @@
+/**
+ * EdgeDeps from environment variables (shared ENV / EDGE_ENV names): the AWS SDK v3 clients, with
+ * endpoint overrides for the local emulators, behind the ports. Every setting is checked with zod
+ * and a bad one fails here with its variable name.
+ */
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { S3Client } from '@aws-sdk/client-s3';
+import { SQSClient } from '@aws-sdk/client-sqs';
+import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { EDGE_ENV, ENV, ModelInfoSchema, parseSigningKeys, type SigningKeys } from '@sd3/shared';
+import { z } from 'zod';
+import { describeIssues, type EdgeDeps } from '../../deps.js';
+import { DynamoIdempotencyStore } from './dynamo-idempotency-store.js';
+import { DynamoJobStore } from './dynamo-job-store.js';
+import { DynamoKeyStore } from './dynamo-key-store.js';
+import { S3ObjectStore } from './s3-object-store.js';
+import { SqsJobQueue } from './sqs-job-queue.js';
+
+export type Env = Readonly<Record<string, string | undefined>>;
+
+function jsonOf<T extends z.ZodType>(schema: T, what: string) {
+  return z.string().transform((text, ctx): z.infer<T> => {
+    let raw: unknown;
+    try {
+      raw = JSON.parse(text);
+    } catch {
+      ctx.addIssue({ code: 'custom', message: `must be JSON: ${what}` });
+      return z.NEVER;
+    }
+    const parsed = schema.safeParse(raw);
+    if (!parsed.success) {
+      for (const issue of parsed.error.issues) {
+        const at = issue.path.length ? ` at ${issue.path.join('.')}` : '';
+        ctx.addIssue({ code: 'custom', message: `${what}${at}: ${issue.message}` });
+      }
+      return z.NEVER;
+    }
+    return parsed.data;
+  });
+}
+
+const positiveInt = (what: string) =>
+  z
+    .string()
+    .regex(/^\d+$/, { message: `must be a whole number (${what})` })
+    .transform(Number);
+
+const httpUrl = z.string().refine((v) => URL.canParse(v) && /^https?:$/.test(new URL(v).protocol), {
+  message: 'must be an http(s) URL',
+});
+const endpoint = httpUrl.optional();
+
+const EnvSchema = z.object({
+  [ENV.JOBS_TABLE]: z.string().min(1),
+  [ENV.KEYS_TABLE]: z.string().min(1),
+  [ENV.IDEMPOTENCY_TABLE]: z.string().min(1),
+  [ENV.MEDIA_BUCKET]: z.string().min(1),
+  [ENV.JOB_QUEUES]: jsonOf(
+    // Not URL-checked: emulator queue URLs (sqs.<region>.127.0.0.1) are not WHATWG-valid, and
+    // the SDK sends to the client's endpoint anyway.
+    z.record(z.string().min(1), z.string().regex(/^https?:\/\/\S+$/, { message: 'must be a queue URL' })),
+    'an object of model id -> jobs queue URL',
+  ),
+  [ENV.SIGNING_KEYS]: z.string().transform((text, ctx): SigningKeys => {
+    try {
+      return parseSigningKeys(text);
+    } catch (err) {
+      ctx.addIssue({ code: 'custom', message: err instanceof Error ? err.message : String(err) });
+      return z.NEVER;
+    }
+  }),
+  [ENV.SIGNING_KEY_ID]: z.string().min(1),
+  [EDGE_ENV.MODELS]: jsonOf(z.array(ModelInfoSchema).min(1), 'an array of models (GET /v1/models objects)'),
+  [EDGE_ENV.DEFAULT_MODEL]: z.string().min(1).optional(),
+  [EDGE_ENV.KEY_CACHE_TTL_MS]: positiveInt('milliseconds').optional(),
+  [EDGE_ENV.ENVELOPE_MAX_AGE_SECONDS]: positiveInt('seconds').optional(),
+  [ENV.AWS_ENDPOINT_SQS]: endpoint,
+  [ENV.AWS_ENDPOINT_S3]: endpoint,
+  [ENV.AWS_ENDPOINT_DYNAMODB]: endpoint,
+  AWS_REGION: z.string().min(1).optional(),
+  AWS_DEFAULT_REGION: z.string().min(1).optional(),
+  AWS_ACCESS_KEY_ID: z.string().min(1).optional(),
+  AWS_SECRET_ACCESS_KEY: z.string().min(1).optional(),
+  AWS_SESSION_TOKEN: z.string().min(1).optional(),
+});
+
+export interface AwsDeps extends EdgeDeps {
+  /** Closes the SDK clients' sockets. */
+  destroy(): void;
+}
+
+export function createAwsDeps(env: Env, overrides: Partial<EdgeDeps> = {}): AwsDeps {
+  const parsed = EnvSchema.safeParse(env);
+  if (!parsed.success) throw new Error(`invalid edge environment:\n${describeIssues(parsed.error)}`);
+  const e = parsed.data;
+  // Cross-variable checks (zod skips object refinements when a field already failed).
+  const problems: string[] = [];
+  for (const m of e[EDGE_ENV.MODELS]) {
+    if (!e[ENV.JOB_QUEUES][m.id]) problems.push(`  ${ENV.JOB_QUEUES}: no jobs queue for model ${m.id}`);
+  }
+  if (!e.AWS_REGION && !e.AWS_DEFAULT_REGION) problems.push('  AWS_REGION: the AWS region is required');
+  if (problems.length > 0) throw new Error(`invalid edge environment:\n${problems.join('\n')}`);
+  const region = (e.AWS_REGION ?? e.AWS_DEFAULT_REGION)!;
+  // Explicit credentials only when the given env has them (local stack, tests); otherwise the
+  // SDK's default chain (the Lambda role).
+  const credentials =
+    e.AWS_ACCESS_KEY_ID && e.AWS_SECRET_ACCESS_KEY
+      ? {
+          accessKeyId: e.AWS_ACCESS_KEY_ID,
+          secretAccessKey: e.AWS_SECRET_ACCESS_KEY,
+          ...(e.AWS_SESSION_TOKEN ? { sessionToken: e.AWS_SESSION_TOKEN } : {}),
+        }
+      : undefined;
+  const common = { region, ...(credentials ? { credentials } : {}) };
+  const dynamodb = new DynamoDBClient({
+    ...common,
+    ...(e[ENV.AWS_ENDPOINT_DYNAMODB] ? { endpoint: e[ENV.AWS_ENDPOINT_DYNAMODB] } : {}),
+  });
+  const doc = DynamoDBDocumentClient.from(dynamodb, { marshallOptions: { removeUndefinedValues: true } });
+  const sqs = new SQSClient({
+    ...common,
+    ...(e[ENV.AWS_ENDPOINT_SQS] ? { endpoint: e[ENV.AWS_ENDPOINT_SQS] } : {}),
+  });
+  const s3 = new S3Client({
+    ...common,
+    ...(e[ENV.AWS_ENDPOINT_S3] ? { endpoint: e[ENV.AWS_ENDPOINT_S3], forcePathStyle: true } : {}),
+  });
+  const models = e[EDGE_ENV.MODELS];
+  const defaultModel = e[EDGE_ENV.DEFAULT_MODEL] ?? (models.find((m) => m.default) ?? models[0]!).id;
+  return {
+    jobs: new DynamoJobStore(doc, e[ENV.JOBS_TABLE]),
+    keys: new DynamoKeyStore(doc, e[ENV.KEYS_TABLE]),
+    idempotency: new DynamoIdempotencyStore(doc, e[ENV.IDEMPOTENCY_TABLE]),
+    queue: new SqsJobQueue(sqs, e[ENV.JOB_QUEUES]),
+    objects: new S3ObjectStore(s3, e[ENV.MEDIA_BUCKET]),
+    models,
+    defaultModel,
+    signing: { kid: e[ENV.SIGNING_KEY_ID], keys: e[ENV.SIGNING_KEYS] },
+    ...(e[EDGE_ENV.KEY_CACHE_TTL_MS] !== undefined ? { keyCacheTtlMs: e[EDGE_ENV.KEY_CACHE_TTL_MS] } : {}),
+    ...(e[EDGE_ENV.ENVELOPE_MAX_AGE_SECONDS] !== undefined
+      ? { envelopeMaxAgeSeconds: e[EDGE_ENV.ENVELOPE_MAX_AGE_SECONDS] }
+      : {}),
+    ...overrides,
+    destroy() {
+      dynamodb.destroy();
+      sqs.destroy();
+      s3.destroy();
+    },
+  };
+}

@@ -1,0 +1,96 @@
+/**
+ * The Hono app: routes and the one error mapping, web-standard only (no platform imports), so the
+ * same app runs behind the Lambda and the Node server adapters. Every error leaves as RFC 9457
+ * problem+json with the request id: ApiError as thrown, unknown paths 404, known paths with
+ * another method 405 (with Allow), anything unexpected a logged 500.
+ */
+import { Hono } from 'hono';
+import { HTTPException } from 'hono/http-exception';
+import { requestId } from 'hono/request-id';
+import { type EdgeDeps, resolveDeps } from './deps.js';
+import { ApiError } from './errors/api-error.js';
+import { problemResponse } from './errors/problem-response.js';
+import type { AppEnv } from './http/app-env.js';
+import { KeyCache } from './http/auth.js';
+import { registerEventRoutes } from './routes/events.js';
+import { registerGenerationRoutes } from './routes/generations.js';
+import { registerMetaRoutes } from './routes/meta.js';
+import { registerOpenAiRoutes } from './routes/openai-images.js';
+
+function routeMatcher(app: Hono<AppEnv>): (path: string) => string[] {
+  const routes = app.routes
+    .filter((r) => r.method !== 'ALL')
+    .map((r) => ({
+      method: r.method,
+      regex: new RegExp(
+        `^${r.path.replace(/[.*+?^${}()|[\]\\]/g, '\\$&').replace(/:[A-Za-z_]+/g, '[^/]+')}/?$`,
+      ),
+    }));
+  return (path) => {
+    const methods = new Set(routes.filter((r) => r.regex.test(path)).map((r) => r.method));
+    if (methods.has('GET')) methods.add('HEAD');
+    return [...methods].sort();
+  };
+}
+
+export function createApp(input: EdgeDeps): Hono<AppEnv> {
+  const deps = resolveDeps(input);
+  const keyCache = new KeyCache(deps.keys, deps.keyCacheTtlMs, deps.clock);
+  const app = new Hono<AppEnv>();
+
+  app.use(requestId());
+  app.use(async function accessLog(c, next) {
+    const start = performance.now();
+    await next();
+    deps.logger.log(c.res.status >= 500 ? 'error' : 'info', 'request', {
+      request_id: c.get('requestId'),
+      method: c.req.method,
+      path: c.req.path,
+      status: c.res.status,
+      ms: Math.round((performance.now() - start) * 10) / 10,
+      tenant_id: c.get('caller')?.tenantId,
+    });
+  });
+
+  const context = { deps, keyCache };
+  registerGenerationRoutes(app, context);
+  registerEventRoutes(app, context);
+  registerOpenAiRoutes(app, context);
+  registerMetaRoutes(app, context);
+
+  const allowedMethods = routeMatcher(app);
+
+  app.notFound((c) => {
+    const allow = allowedMethods(c.req.path);
+    const err =
+      allow.length > 0
+        ? new ApiError('method_not_allowed', `${c.req.method} is not supported on ${c.req.path}`, {
+            headers: { allow: allow.join(', ') },
+          })
+        : new ApiError('not_found', `no route ${c.req.path}`);
+    return problemResponse(err, c.req.path, c.get('requestId'));
+  });
+
+  app.onError((err, c) => {
+    const id = c.get('requestId');
+    if (err instanceof ApiError) return problemResponse(err, c.req.path, id);
+    if (err instanceof HTTPException && err.status < 500) {
+      const code =
+        err.status === 413 ? 'payload_too_large' : err.status === 401 ? 'unauthorized' : 'invalid_request';
+      return problemResponse(new ApiError(code, err.message || 'bad request'), c.req.path, id);
+    }
+    deps.logger.log('error', 'unhandled error', {
+      request_id: id,
+      method: c.req.method,
+      path: c.req.path,
+      error: err,
+    });
+    const internal = new ApiError(
+      'internal',
+      `an internal error occurred; quote request id ${id} when reporting it`,
+    );
+    return problemResponse(internal, c.req.path, id);
+  });
+
+  return app;
+}

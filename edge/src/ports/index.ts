@@ -1,0 +1,11 @@
+export type { IdempotencyRecord, IdempotencyStore } from './idempotency-store.js';
+export type { JobQueue, QueueMessage } from './job-queue.js';
+export {
+  JobExistsError,
+  type JobPage,
+  type JobStore,
+  type ListJobsQuery,
+  type ListPosition,
+} from './job-store.js';
+export type { KeyStore } from './key-store.js';
+export type { ObjectStore } from './object-store.js';

@@ -1,0 +1,116 @@
+import assert from 'node:assert/strict';
+import { after, before, test } from 'node:test';
+import { type JobEvent, JobEventSchema } from '@sd3/shared';
+import { type EdgeStack, startEdgeStack } from '../test-support/edge-stack.js';
+
+let s: EdgeStack;
+before(async () => {
+  s = await startEdgeStack({ tuning: { pollIntervalMs: 50, sseKeepAliveMs: 200 } });
+});
+after(() => s.stop());
+
+interface SseMessage {
+  id?: string;
+  event?: string;
+  data?: string;
+  comment?: string;
+}
+
+/** Reads SSE messages from a response body as they arrive. */
+async function* messages(res: Response): AsyncGenerator<SseMessage> {
+  const reader = res.body!.pipeThrough(new TextDecoderStream()).getReader();
+  let buffer = '';
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) return;
+    buffer += value;
+    let end = buffer.indexOf('\n\n');
+    while (end >= 0) {
+      const block = buffer.slice(0, end);
+      buffer = buffer.slice(end + 2);
+      const msg: SseMessage = {};
+      for (const line of block.split('\n')) {
+        if (line.startsWith(':')) msg.comment = line.slice(1).trim();
+        const m = /^(id|event|data): ?(.*)$/.exec(line);
+        if (m) msg[m[1] as 'id' | 'event' | 'data'] = m[2]!;
+      }
+      yield msg;
+      end = buffer.indexOf('\n\n');
+    }
+  }
+}
+
+async function createJob(): Promise<string> {
+  const res = await s.call('POST', '/v1/generations', { token: s.a.token, json: { prompt: 'stream me' } });
+  return ((await res.json()) as { id: string }).id;
+}
+
+test('replays recorded events, streams live ones until the terminal event, sends keep-alives', async () => {
+  const id = await createJob();
+  const res = await s.call('GET', `/v1/generations/${id}/events`, { token: s.aRead.token });
+  assert.equal(res.status, 200);
+  assert.match(res.headers.get('content-type') ?? '', /^text\/event-stream/);
+  const seen: JobEvent[] = [];
+  let keepAlives = 0;
+  const runner = (async () => {
+    await new Promise((r) => setTimeout(r, 450));
+    await s.runner.start(id);
+    await s.runner.progress(id, 1);
+    await s.runner.progress(id, 2);
+    await s.runner.succeed(id);
+  })();
+  for await (const msg of messages(res)) {
+    if (msg.comment === 'keep-alive') keepAlives++;
+    if (!msg.data) continue;
+    const event = JobEventSchema.parse(JSON.parse(msg.data));
+    assert.equal(msg.id, event.id);
+    assert.equal(msg.event, event.type);
+    seen.push(event);
+  }
+  await runner;
+  assert.deepEqual(
+    seen.map((e) => e.type),
+    [
+      'generation.queued',
+      'generation.started',
+      'generation.progress',
+      'generation.progress',
+      'generation.succeeded',
+    ],
+  );
+  assert.deepEqual(
+    seen.map((e) => e.id),
+    [0, 1, 2, 3, 4].map((i) => `${id}.000${i}`),
+  );
+  assert.ok(keepAlives >= 1, 'a keep-alive comment while idle');
+});
+
+test('Last-Event-ID resumes after that event; a finished job streams the rest and closes', async () => {
+  const id = await createJob();
+  await s.runner.start(id);
+  await s.runner.progress(id, 1);
+  await s.runner.succeed(id);
+  const res = await s.call('GET', `/v1/generations/${id}/events`, {
+    token: s.a.token,
+    headers: { 'last-event-id': `${id}.0001` },
+  });
+  const types: string[] = [];
+  for await (const msg of messages(res)) if (msg.event) types.push(msg.event);
+  assert.deepEqual(types, ['generation.progress', 'generation.succeeded']);
+  const last = await s.call('GET', `/v1/generations/${id}/events`, {
+    token: s.a.token,
+    headers: { 'last-event-id': `${id}.0003` },
+  });
+  let count = 0;
+  for await (const msg of messages(last)) if (msg.event) count++;
+  assert.equal(count, 0);
+});
+
+test('a canceled job ends the stream with generation.canceled', async () => {
+  const id = await createJob();
+  const res = await s.call('GET', `/v1/generations/${id}/events`, { token: s.a.token });
+  setTimeout(() => void s.call('POST', `/v1/generations/${id}/cancel`, { token: s.a.token }), 150);
+  const types: string[] = [];
+  for await (const msg of messages(res)) if (msg.event) types.push(msg.event);
+  assert.deepEqual(types, ['generation.queued', 'generation.canceled']);
+});

@@ -1,0 +1,258 @@
+/**
+ * The create flow shared by POST /v1/generations and the OpenAI route:
+ * validate -> normalize against the model -> (Idempotency-Key reservation) -> store the input
+ * image -> write the job (conditional, queued) -> sign the envelope -> send it to the model's
+ * queue, retrying with backoff. If the send keeps failing the job is marked failed
+ * (enqueue_failed) and the caller gets a 503, so no job stays queued without a message.
+ */
+import {
+  canonicalJson,
+  type GenerationRequest,
+  GenerationRequestSchema,
+  JOB_RETENTION_SECONDS,
+  type JobRecord,
+  type KeyScope,
+  MESSAGE_ATTRIBUTES,
+  type ModelInfo,
+  type NormalizedParams,
+  nextEvent,
+  normalizeRequest,
+  inputImageKey as objectKeyForInput,
+  outputPrefix,
+  REQUEST_ID_MESSAGE_ATTRIBUTE,
+  serializeEnvelope,
+  signEnvelope,
+} from '@sd3/shared';
+import type { ResolvedDeps } from '../deps.js';
+import { ApiError } from '../errors/api-error.js';
+import { fieldErrors } from '../http/field-errors.js';
+import { decodeInputImage, type InputImage } from './input-image.js';
+import { failEnqueue } from './job-access.js';
+import { newJobId } from './job-id.js';
+
+export interface Caller {
+  tenantId: string;
+  keyId: string;
+  scopes: KeyScope[];
+}
+
+export interface ValidatedRequest {
+  request: GenerationRequest;
+  model: ModelInfo;
+  params: NormalizedParams;
+}
+
+function randomSeed(): number {
+  return crypto.getRandomValues(new Uint32Array(1))[0]!;
+}
+
+/**
+ * Validates a request body: 400 listing every schema error (and an unknown model), then 422 for
+ * what the chosen model cannot do. `rename` maps native field names onto the caller's (OpenAI).
+ */
+export function validateGenerationRequest(
+  deps: ResolvedDeps,
+  body: unknown,
+  rename: Record<string, string> = {},
+): ValidatedRequest {
+  const parsed = GenerationRequestSchema.safeParse(body);
+  const errors = parsed.success ? [] : fieldErrors(parsed.error, rename);
+  const modelId = (body as { model?: unknown } | null)?.model;
+  if (
+    typeof modelId === 'string' &&
+    !deps.modelsById.has(modelId) &&
+    !errors.some((e) => e.field === 'model')
+  ) {
+    errors.push({
+      field: rename['model'] ?? 'model',
+      message: `unknown model ${JSON.stringify(modelId.slice(0, 100))}; GET /v1/models lists the served ones`,
+    });
+  }
+  if (!parsed.success || errors.length > 0) throw ApiError.fields(errors);
+  const model = deps.modelsById.get(parsed.data.model ?? deps.defaultModel)!;
+  const normalized = normalizeRequest(parsed.data, model, randomSeed);
+  if (normalized.errors.length > 0) {
+    throw ApiError.fields(
+      normalized.errors.map((e) => ({ field: rename[e.field] ?? e.field, message: e.message })),
+      'unprocessable',
+    );
+  }
+  return { request: parsed.data, model, params: normalized.params };
+}
+
+async function sha256Hex(text: string): Promise<string> {
+  const digest = await crypto.subtle.digest('SHA-256', new TextEncoder().encode(text));
+  return Array.from(new Uint8Array(digest), (b) => b.toString(16).padStart(2, '0')).join('');
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+export interface SubmitOptions {
+  /** The Idempotency-Key header, already checked for shape. */
+  idempotencyKey?: string;
+  /** The parsed body as sent, hashed for the idempotency comparison. */
+  rawBody?: unknown;
+  /** Travels as a message attribute so the runner's logs carry it. */
+  requestId?: string;
+}
+
+export interface Submitted {
+  record: JobRecord;
+  /** True when an earlier request with the same Idempotency-Key created this job. */
+  replayed: boolean;
+}
+
+async function sendWithRetry(
+  deps: ResolvedDeps,
+  record: JobRecord,
+  image: string | undefined,
+  requestId: string | undefined,
+): Promise<{ messageId: string } | { error: unknown }> {
+  const secret = deps.signing.keys.get(deps.signing.kid)!;
+  let lastError: unknown;
+  const delays = deps.tuning.enqueueRetryDelaysMs;
+  for (let attempt = 0; attempt <= delays.length; attempt++) {
+    if (attempt > 0) await sleep(delays[attempt - 1]!);
+    try {
+      // Re-signed per attempt so a late retry still carries a full validity window.
+      const issuedAt = deps.clock.now();
+      const envelope = await signEnvelope(
+        {
+          v: 1,
+          jobId: record.jobId,
+          tenantId: record.tenantId,
+          model: record.model,
+          params: record.params,
+          inputs: image ? { image } : {},
+          outputPrefix: outputPrefix(record.tenantId, record.jobId),
+          issuedAt,
+          expiresAt: issuedAt + deps.envelopeMaxAgeSeconds * 1000,
+          kid: deps.signing.kid,
+        },
+        secret,
+      );
+      return await deps.queue.send(record.model, {
+        body: serializeEnvelope(envelope),
+        attributes: {
+          [MESSAGE_ATTRIBUTES.jobId]: record.jobId,
+          [MESSAGE_ATTRIBUTES.tenantId]: record.tenantId,
+          [MESSAGE_ATTRIBUTES.model]: record.model,
+          ...(requestId ? { [REQUEST_ID_MESSAGE_ATTRIBUTE]: requestId } : {}),
+        },
+      });
+    } catch (err) {
+      lastError = err;
+      deps.logger.log('warn', 'enqueue attempt failed', {
+        job_id: record.jobId,
+        attempt: attempt + 1,
+        error: err,
+      });
+    }
+  }
+  return { error: lastError };
+}
+
+export async function submitGeneration(
+  deps: ResolvedDeps,
+  caller: Caller,
+  input: ValidatedRequest,
+  options: SubmitOptions = {},
+): Promise<Submitted> {
+  const { request, model, params } = input;
+  // The image is checked before anything is reserved or written.
+  const image: InputImage | undefined =
+    request.image !== undefined ? await decodeInputImage(request.image) : undefined;
+  const now = deps.clock.now();
+  const jobId = newJobId(now);
+
+  let scope: string | undefined;
+  if (options.idempotencyKey !== undefined) {
+    scope = `${caller.tenantId}:${options.idempotencyKey}`;
+    const requestHash = await sha256Hex(canonicalJson(options.rawBody ?? null));
+    const existing = await deps.idempotency.reserve(
+      {
+        scope,
+        requestHash,
+        jobId,
+        createdAt: now,
+        expiresAt: Math.floor(now / 1000) + deps.tuning.idempotencyTtlSeconds,
+      },
+      now,
+    );
+    if (existing) {
+      if (existing.requestHash !== requestHash) {
+        throw new ApiError(
+          'idempotency_conflict',
+          'this Idempotency-Key was already used with a different request body; use a new key',
+        );
+      }
+      const job = await deps.jobs.get(existing.jobId);
+      if (job && job.tenantId === caller.tenantId) return { record: job, replayed: true };
+      throw new ApiError(
+        'idempotency_conflict',
+        'a request with this Idempotency-Key is still being processed; retry shortly',
+        { headers: { 'retry-after': '1' } },
+      );
+    }
+  }
+
+  const release = async () => {
+    if (scope === undefined) return;
+    try {
+      await deps.idempotency.release(scope, jobId);
+    } catch (err) {
+      deps.logger.log('error', 'could not release idempotency key', { job_id: jobId, error: err });
+    }
+  };
+
+  const inputKey = image ? objectKeyForInput(caller.tenantId, jobId, image.ext) : undefined;
+  const base = { jobId, events: [] };
+  const record: JobRecord = {
+    jobId,
+    tenantId: caller.tenantId,
+    keyId: caller.keyId,
+    model: model.id,
+    status: 'queued',
+    createdAt: now,
+    updatedAt: now,
+    params,
+    ...(inputKey ? { inputImageKey: inputKey } : {}),
+    ...(request.user !== undefined ? { user: request.user } : {}),
+    ...(request.webhook_url !== undefined ? { webhookUrl: request.webhook_url } : {}),
+    ...(request.webhook_events !== undefined ? { webhookEvents: request.webhook_events } : {}),
+    ...(options.idempotencyKey !== undefined ? { idempotencyKey: options.idempotencyKey } : {}),
+    events: [nextEvent(base, 'generation.queued', { status: 'queued', model: model.id }, now)],
+    queuedModel: model.id,
+    expiresAt: Math.floor(now / 1000) + JOB_RETENTION_SECONDS,
+  };
+  try {
+    if (image && inputKey) await deps.objects.put(inputKey, image.bytes, image.contentType);
+    await deps.jobs.create(record);
+  } catch (err) {
+    await release();
+    throw err;
+  }
+
+  const sent = await sendWithRetry(deps, record, inputKey, options.requestId);
+  if ('error' in sent) {
+    const failed = await failEnqueue(deps, record, 'the job queue did not accept the job; submit it again');
+    await release();
+    deps.logger.log('error', 'enqueue failed; job marked failed', {
+      job_id: jobId,
+      status: failed.status,
+      error: sent.error,
+    });
+    throw new ApiError('enqueue_failed', `generation ${jobId} could not be queued; try again shortly`, {
+      headers: { 'retry-after': '5' },
+      extensions: { generation_id: jobId },
+    });
+  }
+  const enqueuedAt = deps.clock.now();
+  try {
+    await deps.jobs.markEnqueued(jobId, sent.messageId, enqueuedAt);
+  } catch (err) {
+    // The message is out; a runner can still claim the job. Only the bookkeeping is missing.
+    deps.logger.log('error', 'could not record the message id', { job_id: jobId, error: err });
+  }
+  return { record: { ...record, enqueuedAt, messageId: sent.messageId }, replayed: false };
+}

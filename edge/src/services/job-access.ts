@@ -1,0 +1,74 @@
+/**
+ * Reading a tenant's job by id. Junk ids and other tenants' jobs answer the same 404, so ids can
+ * neither be probed nor enumerated. A queued job whose message was never recorded long after its
+ * creation (the edge died between the write and the send) is failed here, so no job waits forever.
+ */
+import { isTerminal, type JobRecord, nextEvent } from '@sd3/shared';
+import type { ResolvedDeps } from '../deps.js';
+import { ApiError } from '../errors/api-error.js';
+import { isJobId } from './job-id.js';
+
+export function notFound(id: string): ApiError {
+  return new ApiError('not_found', `no generation ${id.length <= 64 ? id : `${id.slice(0, 64)}…`} here`);
+}
+
+export const ENQUEUE_FAILED_MESSAGE = 'the job could not be handed to the queue; submit it again';
+
+/** queued -> failed (enqueue_failed), re-reading on a lost race; returns the job as it now is. */
+export async function failEnqueue(
+  deps: ResolvedDeps,
+  record: JobRecord,
+  message: string,
+): Promise<JobRecord> {
+  let current: JobRecord | null = record;
+  for (let attempt = 0; attempt < 5 && current && current.status === 'queued'; attempt++) {
+    const now = deps.clock.now();
+    const error = { code: 'enqueue_failed', message };
+    const failed = await deps.jobs.failQueued(
+      current,
+      error,
+      nextEvent(current, 'generation.failed', { status: 'failed', error }, now),
+      now,
+    );
+    if (failed) return failed;
+    current = await deps.jobs.get(record.jobId);
+  }
+  return current ?? record;
+}
+
+async function reconcile(deps: ResolvedDeps, record: JobRecord): Promise<JobRecord> {
+  const stale =
+    record.status === 'queued' &&
+    record.enqueuedAt === undefined &&
+    deps.clock.now() - record.createdAt > deps.tuning.enqueueGraceMs;
+  if (!stale) return record;
+  deps.logger.log('warn', 'queued job has no message; failing it', { job_id: record.jobId });
+  return failEnqueue(deps, record, ENQUEUE_FAILED_MESSAGE);
+}
+
+export async function loadJob(deps: ResolvedDeps, tenantId: string, id: string): Promise<JobRecord> {
+  if (!isJobId(id)) throw notFound(id);
+  const record = await deps.jobs.get(id);
+  if (!record || record.tenantId !== tenantId) throw notFound(id);
+  return reconcile(deps, record);
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** Re-reads the job until it is terminal or `timeoutMs` passed; returns the last read. */
+export async function waitForTerminal(
+  deps: ResolvedDeps,
+  record: JobRecord,
+  timeoutMs: number,
+  signal?: AbortSignal,
+): Promise<JobRecord> {
+  const deadline = Date.now() + timeoutMs;
+  let current = record;
+  while (!isTerminal(current.status) && !signal?.aborted) {
+    const left = deadline - Date.now();
+    if (left <= 0) break;
+    await sleep(Math.min(deps.tuning.pollIntervalMs, left));
+    current = await reconcile(deps, (await deps.jobs.get(record.jobId)) ?? current);
+  }
+  return current;
+}

@@ -8,7 +8,7 @@ export {
   MIME_TYPES,
   readImageMetadata,
 } from './image/image-codec.js';
-export type { Sd3ModelConfig } from './model/model-config.js';
+export { readModelConfig, type Sd3ModelConfig } from './model/model-config.js';
 export { loadSd3Model, type Sd3Model } from './model/sd3-model.js';
 export { CanceledError, type StepProgress } from './pipeline/denoise.js';
 export type { GenerationParams, InputImage, ResolvedParams } from './pipeline/generation-params.js';

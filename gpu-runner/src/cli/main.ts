@@ -6,6 +6,7 @@
 import { isPipelineError } from '../errors.js';
 import { type CliIo, type Command, UsageError } from './cli-io.js';
 import { generateCommand } from './commands/generate.js';
+import { modelsCommand } from './commands/models.js';
 import { noiseCommand } from './commands/noise.js';
 import { schedulerCommand } from './commands/scheduler.js';
 import { tinyModelCommand } from './commands/tiny-model.js';
@@ -17,6 +18,7 @@ export const COMMANDS: readonly Command[] = [
   schedulerCommand,
   noiseCommand,
   tokenizeCommand,
+  modelsCommand,
 ];
 
 function topUsage(): string {

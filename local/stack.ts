@@ -1,0 +1,155 @@
+/**
+ * The whole system on one machine with real wire protocols: emulators, tables/queues/bucket, a
+ * seeded tenant and key, the edge on a Node server, and one runner process on the CPU with the
+ * tiny model (generated on first use) or a real SD3 folder. Used by `npm start` and the
+ * end-to-end tests.
+ */
+import { randomBytes } from 'node:crypto';
+import { access } from 'node:fs/promises';
+import { join } from 'node:path';
+import { createAwsDeps, type EdgeServer, silentLogger, startEdgeServer } from '@sd3/edge';
+import { readModelConfig, writeTinyModel } from '@sd3/gpu-runner';
+import { EDGE_ENV, ENV, type ModelInfo, RUNNER_ENV } from '@sd3/shared';
+import { type Emulators, startEmulators } from './emulators.js';
+import { createLocalResources, type LocalResources, localClients } from './resources.js';
+import { type RunnerProcess, startRunnerProcess } from './runner-process.js';
+import { type SeededKey, seedTenantAndKey } from './seed.js';
+
+export interface LocalStackOptions {
+  /** Edge port; 0 picks a free one. */
+  port?: number;
+  /** A real SD3 ONNX folder; without it the tiny model in `tinyModelDir` is used (created if missing). */
+  modelDir?: string;
+  tinyModelDir: string;
+  /** Reuse this API key (sk_…) instead of generating one. */
+  apiKey?: string;
+  provider?: string;
+  /** Extra runner environment (tunables such as visibility and lease). */
+  runnerEnv?: Record<string, string>;
+  /** Jobs queue visibility timeout (s). */
+  visibilityTimeoutSeconds?: number;
+  startRunner?: boolean;
+  onRunnerLine?: (line: string) => void;
+  edgeLogs?: boolean;
+}
+
+export interface LocalStack {
+  url: string;
+  apiKey: SeededKey;
+  model: ModelInfo;
+  tiny: boolean;
+  emulators: Emulators;
+  resources: LocalResources;
+  /** Environment of a runner for this stack. */
+  runnerEnv: Record<string, string>;
+  runner: RunnerProcess | null;
+  startRunner(extraEnv?: Record<string, string>): Promise<RunnerProcess>;
+  stop(): Promise<void>;
+}
+
+async function exists(path: string): Promise<boolean> {
+  try {
+    await access(path);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+export async function startLocalStack(options: LocalStackOptions): Promise<LocalStack> {
+  const tiny = !options.modelDir;
+  const modelDir = options.modelDir ?? options.tinyModelDir;
+  if (tiny && !(await exists(join(modelDir, 'model_index.json')))) await writeTinyModel(modelDir);
+  const config = await readModelConfig(modelDir);
+  const nativeSize = config.transformer.sampleSize * config.vae.scaleFactor;
+  const modelId = tiny ? 'sd3-tiny' : 'sd3-medium';
+  const model: ModelInfo = {
+    id: modelId,
+    object: 'model',
+    description: tiny
+      ? 'Tiny SD3-shaped model with random weights (images are noise; every part of the pipeline runs)'
+      : `SD3 ONNX model from ${modelDir}`,
+    default: true,
+    native_size: nativeSize,
+    // The tiny model runs on the CPU in tests; real SD3 is good to about 2 MP.
+    max_megapixels: tiny ? 0.3 : 2.1,
+    max_steps: tiny ? 500 : 100,
+    default_steps: 28,
+    default_guidance_scale: 7,
+    output_formats: ['png', 'jpeg', 'webp'],
+  };
+  const emulators = await startEmulators();
+  let edge: EdgeServer | null = null;
+  let runner: RunnerProcess | null = null;
+  const runners: RunnerProcess[] = [];
+  const cleanup: (() => Promise<unknown>)[] = [() => emulators.stop()];
+  try {
+    const resources = await createLocalResources(emulators, {
+      models: [modelId],
+      ...(options.visibilityTimeoutSeconds
+        ? { visibilityTimeoutSeconds: options.visibilityTimeoutSeconds }
+        : {}),
+    });
+    const { dynamodb } = localClients(emulators);
+    const apiKey = await seedTenantAndKey(
+      dynamodb,
+      resources.tables,
+      options.apiKey ? { apiKey: options.apiKey } : {},
+    );
+    dynamodb.destroy();
+    const kid = 'local-1';
+    const signingKeys = JSON.stringify({ [kid]: randomBytes(32).toString('base64') });
+    const edgeEnv = {
+      ...resources.env,
+      [ENV.SIGNING_KEYS]: signingKeys,
+      [ENV.SIGNING_KEY_ID]: kid,
+      [EDGE_ENV.MODELS]: JSON.stringify([model]),
+    };
+    const deps = createAwsDeps(edgeEnv, options.edgeLogs === false ? { logger: silentLogger } : {});
+    cleanup.unshift(async () => deps.destroy());
+    edge = await startEdgeServer({ port: options.port ?? 0, hostname: '127.0.0.1', deps });
+    const edgeServer = edge;
+    cleanup.unshift(() => edgeServer.close());
+    const queue = resources.queues[modelId]!;
+    const runnerEnv: Record<string, string> = {
+      ...resources.env,
+      [ENV.SIGNING_KEYS]: signingKeys,
+      [ENV.JOB_QUEUE_URL]: queue.url,
+      [ENV.DLQ_URL]: queue.dlqUrl,
+      [ENV.MODEL_ID]: modelId,
+      [ENV.MODEL_DIR]: modelDir,
+      [ENV.PROVIDER]: options.provider ?? 'cpu',
+      [RUNNER_ENV.WAIT_TIME_SECONDS]: '1',
+      ...options.runnerEnv,
+    };
+    const startRunner = async (extraEnv: Record<string, string> = {}) => {
+      const r = await startRunnerProcess(
+        { ...runnerEnv, ...extraEnv },
+        options.onRunnerLine ? { onLine: options.onRunnerLine } : {},
+      );
+      runners.push(r);
+      await r.ready();
+      return r;
+    };
+    if (options.startRunner !== false) runner = await startRunner();
+    return {
+      url: edge.url,
+      apiKey,
+      model,
+      tiny,
+      emulators,
+      resources,
+      runnerEnv,
+      runner,
+      startRunner,
+      async stop() {
+        await Promise.all(runners.map((r) => r.stop()));
+        for (const step of cleanup) await step();
+      },
+    };
+  } catch (err) {
+    await Promise.all(runners.map((r) => r.kill()));
+    for (const step of cleanup) await step().catch(() => undefined);
+    throw err;
+  }
+}

@@ -70,6 +70,17 @@ export async function measureApi(seconds = 10): Promise<ApiBenchResult> {
   try {
     const auth = { authorization: `Bearer ${stack.apiKey.token}`, 'content-type': 'application/json' };
     const body = JSON.stringify({ prompt: 'a lighthouse at dusk', steps: 4 });
+    // The GET target is a finished job (the usual poll); a queued one would add the queue-position
+    // count, which grows with the backlog the create run leaves behind.
+    const probeRunner = await stack.startRunner();
+    const probe = await fetch(`${stack.url}/v1/generations`, {
+      method: 'POST',
+      headers: { ...auth, prefer: 'wait=30' },
+      body,
+    });
+    const { id, status } = (await probe.json()) as { id: string; status: string };
+    await probeRunner.stop();
+    if (status !== 'succeeded') throw new Error(`probe job ended ${status}`);
     const create = await load({
       url: `${stack.url}/v1/generations`,
       method: 'POST',
@@ -86,8 +97,6 @@ export async function measureApi(seconds = 10): Promise<ApiBenchResult> {
       connections: 10,
       duration: seconds,
     });
-    const one = await fetch(`${stack.url}/v1/generations`, { method: 'POST', headers: auth, body });
-    const { id } = (await one.json()) as { id: string };
     const get = await load({
       url: `${stack.url}/v1/generations/${id}`,
       headers: auth,

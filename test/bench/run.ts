@@ -53,7 +53,7 @@ if (want('api')) {
   console.log('|---|---|---|---|---|---|');
   console.log(row('POST /v1/generations (edge, 10 conns)', api.create));
   console.log(row('POST bare Hono (10 conns)', api.bareCreate));
-  console.log(row('GET /v1/generations/{id} (edge, 20 conns)', api.get));
+  console.log(row('GET /v1/generations/{id}, finished job (edge, 20 conns)', api.get));
   console.log(row('GET bare Hono (20 conns)', api.bareGet));
   const ratio = (a: LoadResult, b: LoadResult) => (a.requestsPerSecond / b.requestsPerSecond).toFixed(3);
   console.log(

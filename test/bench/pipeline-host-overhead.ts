@@ -37,7 +37,7 @@ async function modelDir(cache: string, dtype: 'fp32' | 'fp16'): Promise<string> 
 export async function measureHostOverhead(
   cache: string,
   dtype: 'fp32' | 'fp16',
-  repeats = 3,
+  repeats = 5,
 ): Promise<HostOverheadResult> {
   const pipe = await Sd3Pipeline.load(await modelDir(cache, dtype), { provider: 'cpu' });
   const runMs = () => pipe.onnxStats().runMs;

@@ -17,7 +17,7 @@ console.log('# sd3-serverless benchmarks\n');
 
 if (want('pipeline')) {
   console.log(
-    '## Pipeline host-side overhead per image (SD3 Medium shapes: 1024x1024, 28 steps, CFG; best of 3)',
+    '## Pipeline host-side overhead per image (SD3 Medium shapes: 1024x1024, 28 steps, CFG; best of 5)',
   );
   console.log(
     '| dtype | total | model sessions (run) | host-side (target <= 60 ms) | of which elementwise graphs | PNG | JPEG | WebP |',

@@ -94,7 +94,7 @@ function halfOp(g: GraphWriter, dtype: FloatDtype, value: string): string {
  * CFG and the flow-match Euler step (sd3-pipeline.md §2.3, §3):
  *   noise_pred = u + guidance * (c - u)          (model_output = [u; c] with CFG, in the model dtype)
  *   prev       = sample + (sigma_next - sigma) * noise_pred, in float32, cast to the model dtype
- * Outputs the new latents and the next transformer input ([prev; prev] with CFG).
+ * Outputs the next transformer input ([prev; prev] with CFG), whose first rows are the new latents.
  * Inputs `guidance` and `dt` are float32 scalars.
  */
 export function guidedEulerStepGraph(dtype: FloatDtype, cfg: boolean): Uint8Array {
@@ -118,7 +118,6 @@ export function guidedEulerStepGraph(dtype: FloatDtype, cfg: boolean): Uint8Arra
   const delta = halfOp(g, dtype, g.one('Mul', [noisePred, dt]));
   const prev32 = g.one('Add', [sample32, delta]);
   const prev = dtype === 'float16' ? g.one('Cast', [prev32], { to: DT.FLOAT16 }) : prev32;
-  g.output('prev_sample', prev, elem, ['batch', 'channels', 'height', 'width']);
   g.output('next_input', cfg ? g.one('Concat', [prev, prev], { axis: 0 }) : prev, elem, [
     modelBatch,
     'channels',

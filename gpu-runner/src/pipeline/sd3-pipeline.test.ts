@@ -12,6 +12,7 @@ import { type TinyModelInfo, writeTinyModel } from '../tiny-model/index.js';
 import { CanceledError } from './denoise.js';
 import { randn, TorchGenerator } from './noise/index.js';
 import { Sd3Pipeline } from './sd3-pipeline.js';
+import { type ConditioningData, conditioningValues } from './text-conditioning.js';
 
 const schedulerRef = JSON.parse(
   await readFile(new URL('../../../test/reference/scheduler.json', import.meta.url), 'utf8'),
@@ -36,7 +37,8 @@ after(async () => {
   await rm(root, { recursive: true, force: true });
 });
 
-function mean(values: Float32Array): number {
+function mean(data: ConditioningData): number {
+  const values = conditioningValues(data);
   let s = 0;
   for (const v of values) s += v;
   return s / values.length;

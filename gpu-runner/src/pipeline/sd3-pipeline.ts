@@ -19,8 +19,8 @@ import { decodeLatents, dtypeRound, encodeImage, type RgbImage } from './vae.js'
 const f = Math.fround;
 
 interface ElementwiseGraphs {
-  guidedStep: OnnxModel;
-  plainStep: OnnxModel;
+  /** CFG + Euler in the model's dtype, with and without guidance. */
+  steps: { guided: OnnxModel; plain: OnnxModel };
   postprocess: OnnxModel;
 }
 
@@ -60,8 +60,10 @@ export class Sd3Pipeline {
       const tokenizers = await loadSd3Tokenizers(dir, { t5: model.t5 !== null });
       const decoderType = outputDtype(model.vaeDecoder, 'sample');
       const graphs: ElementwiseGraphs = {
-        guidedStep: await loadGraphBytes('guided_euler_step', guidedEulerStepGraph('float16', true)),
-        plainStep: await loadGraphBytes('euler_step', guidedEulerStepGraph('float16', false)),
+        steps: {
+          guided: await loadGraphBytes('guided_euler_step', guidedEulerStepGraph(model.dtype, true)),
+          plain: await loadGraphBytes('euler_step', guidedEulerStepGraph(model.dtype, false)),
+        },
         postprocess: await loadGraphBytes('postprocess', postprocessGraph(decoderType)),
       };
       return new Sd3Pipeline(model, tokenizers, graphs);
@@ -133,7 +135,7 @@ export class Sd3Pipeline {
     await denoise(
       {
         transformer: this.model.transformer,
-        steps: { guided: this.graphs.guidedStep, plain: this.graphs.plainStep },
+        steps: this.graphs.steps,
         latents,
         batch,
         latentDims: [c, h, w],
@@ -183,7 +185,7 @@ export class Sd3Pipeline {
       m.transformer,
       m.vaeEncoder,
       m.vaeDecoder,
-      ...Object.values(this.graphs),
+      ...this.graphSessions(),
     ];
     let runs = 0;
     let runMs = 0;
@@ -196,8 +198,13 @@ export class Sd3Pipeline {
   }
 
   /** Time spent in the pipeline's own elementwise graphs (step math, post-processing). */
+  private graphSessions(): OnnxModel[] {
+    const { steps, postprocess } = this.graphs;
+    return [steps.guided, steps.plain, postprocess];
+  }
+
   elementwiseStats(): { runs: number; runMs: number } {
-    const all = Object.values(this.graphs);
+    const all = this.graphSessions();
     return {
       runs: all.reduce((a, g) => a + g.stats.runs, 0),
       runMs: all.reduce((a, g) => a + g.stats.runMs, 0),
@@ -205,12 +212,6 @@ export class Sd3Pipeline {
   }
 
   async release(): Promise<void> {
-    const { guidedStep, plainStep, postprocess } = this.graphs;
-    await Promise.all([
-      this.model.release(),
-      guidedStep.release(),
-      plainStep.release(),
-      postprocess.release(),
-    ]);
+    await Promise.all([this.model.release(), ...this.graphSessions().map((g) => g.release())]);
   }
 }

@@ -37,5 +37,6 @@ export async function main(env: Record<string, string | undefined> = process.env
   await runner.done;
   process.off('SIGTERM', onSignal);
   process.off('SIGINT', onSignal);
-  return 0;
+  // Stopped on its own because the pipeline died: exit non-zero so the task is replaced.
+  return runner.failure() ? 1 : 0;
 }

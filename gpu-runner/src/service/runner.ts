@@ -50,6 +50,8 @@ export interface RunnerHandle {
   stop(reason?: string): Promise<void>;
   /** Resolves once the runner has fully stopped. */
   readonly done: Promise<void>;
+  /** Why the runner stopped on its own (the pipeline worker died), or null. */
+  failure(): Error | null;
 }
 
 function listen(server: Server, port: number, host: string): Promise<number> {
@@ -218,7 +220,24 @@ export async function startRunner(config: RunnerConfig, deps: RunnerDeps = {}): 
     return stopping;
   };
 
-  return { runnerId: config.runnerId, events, healthPort, health, stop, done };
+  // A dead worker thread cannot run any job: stop taking messages (health turns 503) and exit
+  // non-zero so the orchestrator replaces this task; the job in hand is released for another runner.
+  let failure: Error | null = null;
+  worker?.onFailure((err) => {
+    failure = err;
+    log.error('pipeline worker died; stopping the runner', { error: err.message });
+    void stop('pipeline worker died');
+  });
+
+  return {
+    runnerId: config.runnerId,
+    events,
+    healthPort,
+    health,
+    stop,
+    done,
+    failure: () => failure,
+  };
 }
 
 /**

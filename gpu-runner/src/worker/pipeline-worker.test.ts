@@ -91,3 +91,21 @@ test('bad parameters come back as input errors, load failures as model errors', 
     return true;
   });
 });
+
+test('a worker thread that dies is reported once; a normal close is not a failure', async () => {
+  const w = await PipelineWorker.start({ modelDir, provider: 'cpu', t5: false });
+  const failures: Error[] = [];
+  w.onFailure((err) => failures.push(err));
+  // Simulate a crash of the thread (an abort inside onnxruntime looks the same from here).
+  await (w as unknown as { worker: { terminate(): Promise<number> } }).worker.terminate();
+  await new Promise((r) => setTimeout(r, 50));
+  assert.equal(failures.length, 1);
+  assert.match(failures[0]!.message, /pipeline worker exited/);
+  await assert.rejects(w.generate({ prompt: 'x', seed: 1, steps: 1 }), /pipeline worker exited/);
+
+  const healthy = await PipelineWorker.start({ modelDir, provider: 'cpu', t5: false });
+  const none: Error[] = [];
+  healthy.onFailure((err) => none.push(err));
+  await healthy.close();
+  assert.deepEqual(none, []);
+});

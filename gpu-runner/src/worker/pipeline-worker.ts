@@ -36,6 +36,8 @@ export class PipelineWorker {
   private nextId = 1;
   private readonly pending = new Map<number, Pending>();
   private exitError: Error | null = null;
+  private closing = false;
+  private readonly failureListeners: ((err: Error) => void)[] = [];
 
   private constructor(
     private readonly worker: Worker,
@@ -123,8 +125,19 @@ export class PipelineWorker {
     else p.reject(toError(msg.error));
   }
 
+  /**
+   * Called once if the worker thread dies on its own (a crash, not close()): every later
+   * generate() would fail, so the owner should stop taking work.
+   */
+  onFailure(listener: (err: Error) => void): void {
+    if (this.exitError && !this.closing) listener(this.exitError);
+    else this.failureListeners.push(listener);
+  }
+
   private failAll(err: Error): void {
+    const first = this.exitError === null;
     this.exitError ??= err;
+    if (first && !this.closing) for (const listener of this.failureListeners) listener(err);
     for (const p of this.pending.values()) {
       p.cleanup();
       p.reject(err);
@@ -135,6 +148,7 @@ export class PipelineWorker {
   /** Releases the sessions and stops the thread. */
   async close(): Promise<void> {
     if (this.exitError) return;
+    this.closing = true;
     const exited = new Promise<void>((resolve) => this.worker.once('exit', () => resolve()));
     const msg: ToWorker = { type: 'close' };
     this.worker.postMessage(msg);

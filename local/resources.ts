@@ -24,7 +24,7 @@ export interface LocalResourceOptions {
 export interface LocalResources {
   /** Environment variables (names from ENV) for the edge and the runner. */
   env: Record<string, string>;
-  tables: { jobs: string; keys: string; tenants: string; idempotency: string };
+  tables: { jobs: string; keys: string; tenants: string; idempotency: string; rateLimits: string };
   bucket: string;
   queues: Record<string, { url: string; dlqUrl: string }>;
   eventsQueueUrl: string;
@@ -51,6 +51,7 @@ export async function createLocalResources(
     keys: `${prefix}-keys`,
     tenants: `${prefix}-tenants`,
     idempotency: `${prefix}-idempotency`,
+    rateLimits: `${prefix}-rate-limits`,
   };
   const j = TABLES.jobs;
   await dynamodb.send(
@@ -88,6 +89,7 @@ export async function createLocalResources(
     [tables.keys, TABLES.keys.partitionKey],
     [tables.tenants, TABLES.tenants.partitionKey],
     [tables.idempotency, TABLES.idempotency.partitionKey],
+    [tables.rateLimits, TABLES.rateLimits.partitionKey],
   ] as const) {
     await dynamodb.send(
       new CreateTableCommand({
@@ -129,6 +131,7 @@ export async function createLocalResources(
     [ENV.KEYS_TABLE]: tables.keys,
     [ENV.TENANTS_TABLE]: tables.tenants,
     [ENV.IDEMPOTENCY_TABLE]: tables.idempotency,
+    [ENV.RATE_LIMITS_TABLE]: tables.rateLimits,
     [ENV.MEDIA_BUCKET]: bucket,
     [ENV.JOB_QUEUES]: JSON.stringify(Object.fromEntries(Object.entries(queues).map(([m, q]) => [m, q.url]))),
     [ENV.EVENTS_QUEUE_URL]: events.QueueUrl!,

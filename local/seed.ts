@@ -4,9 +4,10 @@
  * restarts; otherwise a new one is generated and printed once.
  */
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { DynamoDBDocumentClient, PutCommand } from '@aws-sdk/lib-dynamodb';
+import { DynamoDBDocumentClient, PutCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import {
   generateApiKey,
+  generateWebhookSecret,
   hashSecret,
   type KeyRecord,
   type KeyScope,
@@ -16,6 +17,8 @@ import {
 
 export interface SeededKey {
   tenantId: string;
+  /** The tenant's webhook signing secret (whsec_…). */
+  webhookSecret: string;
   keyId: string;
   /** The full `sk_…` token: shown once, never stored. */
   token: string;
@@ -49,7 +52,19 @@ export async function seedTenantAndKey(
     name: 'dev key',
     createdAt: now,
   };
-  await doc.send(new PutCommand({ TableName: tables.tenants, Item: tenant }));
+  // Seeding the same tenant again (a second key) keeps its webhook secret.
+  const seeded = await doc.send(
+    new UpdateCommand({
+      TableName: tables.tenants,
+      Key: { tenantId },
+      UpdateExpression:
+        'SET #n = :n, createdAt = if_not_exists(createdAt, :c), webhookSecret = if_not_exists(webhookSecret, :w)',
+      ExpressionAttributeNames: { '#n': 'name' },
+      ExpressionAttributeValues: { ':n': tenant.name, ':c': tenant.createdAt, ':w': generateWebhookSecret() },
+      ReturnValues: 'ALL_NEW',
+    }),
+  );
+  const webhookSecret = (seeded.Attributes as TenantRecord).webhookSecret!;
   await doc.send(new PutCommand({ TableName: tables.keys, Item: key }));
-  return { tenantId, keyId: parsed.keyId, token: parsed.token };
+  return { tenantId, webhookSecret, keyId: parsed.keyId, token: parsed.token };
 }

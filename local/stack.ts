@@ -7,9 +7,16 @@
 import { randomBytes } from 'node:crypto';
 import { access } from 'node:fs/promises';
 import { join } from 'node:path';
-import { createAwsDeps, type EdgeServer, silentLogger, startEdgeServer } from '@sd3/edge';
+import {
+  createAwsDeps,
+  createAwsNotifier,
+  type EdgeServer,
+  silentLogger,
+  startEdgeServer,
+  startNotifierLoop,
+} from '@sd3/edge';
 import { readModelConfig, writeTinyModel } from '@sd3/gpu-runner';
-import { EDGE_ENV, ENV, type ModelInfo, RUNNER_ENV } from '@sd3/shared';
+import { EDGE_ENV, ENV, type ModelInfo, NOTIFIER_ENV, RUNNER_ENV } from '@sd3/shared';
 import { type Emulators, startEmulators } from './emulators.js';
 import { createLocalResources, type LocalResources, localClients } from './resources.js';
 import { type RunnerProcess, startRunnerProcess } from './runner-process.js';
@@ -31,6 +38,8 @@ export interface LocalStackOptions {
   startRunner?: boolean;
   onRunnerLine?: (line: string) => void;
   edgeLogs?: boolean;
+  /** Webhook retry delays (ms) of the notifier loop; default the production schedule. */
+  webhookRetryScheduleMs?: number[];
 }
 
 export interface LocalStack {
@@ -110,6 +119,26 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
     edge = await startEdgeServer({ port: options.port ?? 0, hostname: '127.0.0.1', deps });
     const edgeServer = edge;
     cleanup.unshift(() => edgeServer.close());
+    // The webhook notifier as a loop on the events queue; local mode lets it post to http://127.0.0.1.
+    const notifier = createAwsNotifier(
+      {
+        ...resources.env,
+        [NOTIFIER_ENV.ALLOW_LOCAL_HTTP]: 'true',
+        ...(options.webhookRetryScheduleMs
+          ? { [NOTIFIER_ENV.RETRY_SCHEDULE_MS]: JSON.stringify(options.webhookRetryScheduleMs) }
+          : {}),
+      },
+      options.edgeLogs === false ? { logger: silentLogger } : {},
+    );
+    const notifierLoop = startNotifierLoop({
+      sqs: notifier.sqs,
+      queueUrl: notifier.queueUrl,
+      deps: notifier.deps,
+    });
+    cleanup.unshift(async () => {
+      await notifierLoop.stop();
+      notifier.destroy();
+    });
     const queue = resources.queues[modelId]!;
     const runnerEnv: Record<string, string> = {
       ...resources.env,

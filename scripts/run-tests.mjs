@@ -6,7 +6,7 @@ import { readdirSync } from 'node:fs';
 import { join, relative } from 'node:path';
 
 const root = new URL('..', import.meta.url).pathname;
-const roots = ['shared', 'edge', 'gpu-runner', 'cdk', 'local', 'test'];
+const roots = ['shared', 'edge', 'gpu-runner', 'cdk', 'local', 'admin', 'test'];
 const skip = new Set(['node_modules', 'cdk.out', '.tmp', 'dist', 'assets', 'reference']);
 
 function walk(dir, out) {

@@ -17,6 +17,7 @@ export class Data extends Construct {
   readonly keys: dynamodb.TableV2;
   readonly tenants: dynamodb.TableV2;
   readonly idempotency: dynamodb.TableV2;
+  readonly rateLimits: dynamodb.TableV2;
 
   constructor(scope: Construct, id: string, props: DataProps) {
     super(scope, id);
@@ -64,9 +65,15 @@ export class Data extends Construct {
       partitionKey: { name: TABLES.idempotency.partitionKey, type: S },
       timeToLiveAttribute: TABLES.ttlAttribute,
     });
+    // Per-key request windows (expire via TTL) and job slots; shared by every edge instance.
+    this.rateLimits = new dynamodb.TableV2(this, 'RateLimits', {
+      ...common,
+      partitionKey: { name: TABLES.rateLimits.partitionKey, type: S },
+      timeToLiveAttribute: TABLES.ttlAttribute,
+    });
   }
 
   get all(): dynamodb.TableV2[] {
-    return [this.jobs, this.keys, this.tenants, this.idempotency];
+    return [this.jobs, this.keys, this.tenants, this.idempotency, this.rateLimits];
   }
 }

@@ -129,6 +129,7 @@ export class Edge extends Construct {
         [ENV.KEYS_TABLE]: data.keys.tableName,
         [ENV.TENANTS_TABLE]: data.tenants.tableName,
         [ENV.IDEMPOTENCY_TABLE]: data.idempotency.tableName,
+        [ENV.RATE_LIMITS_TABLE]: data.rateLimits.tableName,
         [ENV.MEDIA_BUCKET]: storage.mediaBucket.bucketName,
         [ENV.JOB_QUEUES]: Stack.of(this).toJsonString(
           Object.fromEntries(config.models.map((m) => [m.id, queues.model(m.id).jobs.queueUrl])),
@@ -144,6 +145,8 @@ export class Edge extends Construct {
 
     for (const table of data.all) table.grantReadWriteData(this.fn);
     for (const m of config.models) queues.model(m.id).jobs.grantSendMessages(this.fn);
+    // Queued / canceled-while-queued / enqueue-failed events and webhook resends.
+    queues.events.grantSendMessages(this.fn);
     this.fn.addToRolePolicy(
       new iam.PolicyStatement({
         sid: 'PutInputs',

@@ -228,6 +228,7 @@ export class GpuService extends Construct {
         AWS_REGION: Stack.of(this).region,
         [ENV.JOB_QUEUE_URL]: queue.queueUrl,
         [ENV.DLQ_URL]: dlq.queueUrl,
+        [ENV.EVENTS_QUEUE_URL]: queues.events.queueUrl,
         [ENV.JOBS_TABLE]: data.jobs.tableName,
         [ENV.MEDIA_BUCKET]: storage.mediaBucket.bucketName,
         [ENV.MODEL_ID]: model.id,
@@ -261,7 +262,7 @@ export class GpuService extends Construct {
       readOnly: false,
     });
 
-    this.grantRunner(taskDefinition.taskRole, { queue, dlq, data, storage, model });
+    this.grantRunner(taskDefinition.taskRole, { queue, dlq, events: queues.events, data, storage, model });
 
     const service = new ecs.Ec2Service(scope, 'Service', {
       cluster: this.cluster,
@@ -375,11 +376,19 @@ export class GpuService extends Construct {
 
   /**
    * Least privilege for the runner: its own queue and DLQ (receive, delete, extend visibility, read
-   * the redrive policy), read and update its jobs, read inputs and the model, write outputs.
+   * the redrive policy), send job events to the events queue (webhooks), read and update its jobs,
+   * read inputs and the model, write outputs.
    */
   private grantRunner(
     role: iam.IRole,
-    r: { queue: sqs.Queue; dlq: sqs.Queue; data: Data; storage: Storage; model: ModelConfig },
+    r: {
+      queue: sqs.Queue;
+      dlq: sqs.Queue;
+      events: sqs.Queue;
+      data: Data;
+      storage: Storage;
+      model: ModelConfig;
+    },
   ): void {
     const add = (sid: string, actions: string[], resources: string[]) =>
       role.addToPrincipalPolicy(new iam.PolicyStatement({ sid, actions, resources }));
@@ -388,6 +397,7 @@ export class GpuService extends Construct {
       ['sqs:ReceiveMessage', 'sqs:DeleteMessage', 'sqs:ChangeMessageVisibility', 'sqs:GetQueueAttributes'],
       [r.queue.queueArn, r.dlq.queueArn],
     );
+    add('SendEvents', ['sqs:SendMessage'], [r.events.queueArn]);
     add('UpdateJobs', ['dynamodb:GetItem', 'dynamodb:UpdateItem'], [r.data.jobs.tableArn]);
     add('ReadInputs', ['s3:GetObject'], [r.storage.mediaBucket.arnForObjects(`${MEDIA_PREFIXES.inputs}*`)]);
     add(

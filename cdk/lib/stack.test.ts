@@ -108,6 +108,12 @@ function idsOf(s: Synth) {
     edgeRole: logicalIdOf(s, 'AWS::IAM::Role', 'EdgeFunctionServiceRole'),
     taskRole: logicalIdOf(s, 'AWS::IAM::Role', 'TaskTaskRole'),
     instanceRole: logicalIdOf(s, 'AWS::IAM::Role', 'InstanceRole'),
+    tenantsTable: logicalIdOf(s, 'AWS::DynamoDB::GlobalTable', 'DataTenants'),
+    eventsQueue: Object.keys(s.json.Resources).find(
+      (k) => s.json.Resources[k]!.Type === 'AWS::SQS::Queue' && /^Queuesevents[0-9A-F]{8}$/.test(k),
+    )!,
+    notifierRole: logicalIdOf(s, 'AWS::IAM::Role', 'NotifierFunctionServiceRole'),
+    notifierFn: logicalIdOf(s, 'AWS::Lambda::Function', 'NotifierFunction'),
   };
 }
 
@@ -171,7 +177,7 @@ describe('both presets', () => {
     });
 
     test(`${s.config.preset}: tables follow shared TABLES, with TTL and point-in-time recovery`, () => {
-      s.template.resourceCountIs('AWS::DynamoDB::GlobalTable', 4);
+      s.template.resourceCountIs('AWS::DynamoDB::GlobalTable', 5);
       for (const [, t] of Object.entries(s.template.findResources('AWS::DynamoDB::GlobalTable'))) {
         assert.deepEqual(t['Properties'].Replicas[0].PointInTimeRecoverySpecification, {
           PointInTimeRecoveryEnabled: true,
@@ -208,6 +214,7 @@ describe('both presets', () => {
         TABLES.keys.partitionKey,
         TABLES.tenants.partitionKey,
         TABLES.idempotency.partitionKey,
+        TABLES.rateLimits.partitionKey,
       ]) {
         s.template.hasResourceProperties('AWS::DynamoDB::GlobalTable', {
           KeySchema: [{ AttributeName: key, KeyType: 'HASH' }],
@@ -242,6 +249,7 @@ describe('both presets', () => {
         ENV.KEYS_TABLE,
         ENV.TENANTS_TABLE,
         ENV.IDEMPOTENCY_TABLE,
+        ENV.RATE_LIMITS_TABLE,
         ENV.MEDIA_BUCKET,
         ENV.JOB_QUEUES,
         ENV.SIGNING_KEYS,
@@ -436,12 +444,15 @@ describe('IAM boundaries', () => {
   const edge = grantsOf(s, id.edgeRole);
   const instance = grantsOf(s, id.instanceRole);
 
-  test('the runner consumes only its own queue and DLQ and never sends', () => {
+  test('the runner consumes only its own queue and DLQ and sends only job events', () => {
     for (const action of ['sqs:ReceiveMessage', 'sqs:DeleteMessage', 'sqs:ChangeMessageVisibility']) {
       const resources = allowed(runner, action).flatMap((g) => g.resources);
       assert.deepEqual(resources.sort(), [`${id.dlq}.Arn`, `${id.jobsQueue}.Arn`].sort(), action);
     }
-    assert.deepEqual(allowed(runner, 'sqs:SendMessage'), []);
+    assert.deepEqual(
+      allowed(runner, 'sqs:SendMessage').flatMap((g) => g.resources),
+      [`${id.eventsQueue}.Arn`],
+    );
   });
 
   test('the runner reads inputs and its model, writes outputs, updates jobs; nothing more', () => {
@@ -464,8 +475,10 @@ describe('IAM boundaries', () => {
       assert.deepEqual(allowed(edge, action), [], action);
     }
     assert.deepEqual(
-      allowed(edge, 'sqs:SendMessage').flatMap((g) => g.resources),
-      [`${id.jobsQueue}.Arn`],
+      allowed(edge, 'sqs:SendMessage')
+        .flatMap((g) => g.resources)
+        .sort(),
+      [`${id.eventsQueue}.Arn`, `${id.jobsQueue}.Arn`].sort(),
     );
     assert.deepEqual(
       allowed(edge, 's3:PutObject').flatMap((g) => g.resources),
@@ -477,6 +490,52 @@ describe('IAM boundaries', () => {
       [`${id.media}.Arn/outputs/*`],
     );
     assert.ok(!edge.some((g) => g.resources.some((r) => r.startsWith(id.models))));
+  });
+
+  test('the notifier consumes and re-delays on the events queue, reads jobs and tenants, updates jobs only', () => {
+    const notifier = grantsOf(s, id.notifierRole);
+    for (const action of ['sqs:ReceiveMessage', 'sqs:DeleteMessage', 'sqs:SendMessage']) {
+      assert.deepEqual(
+        allowed(notifier, action).flatMap((g) => g.resources),
+        [`${id.eventsQueue}.Arn`],
+        action,
+      );
+    }
+    const dynamo = notifier.filter((g) => g.actions.some((a) => a.startsWith('dynamodb:')));
+    assert.deepEqual(dynamo.flatMap((g) => g.actions).sort(), ['dynamodb:GetItem', 'dynamodb:UpdateItem']);
+    assert.deepEqual(
+      allowed(notifier, 'dynamodb:GetItem')
+        .flatMap((g) => g.resources)
+        .sort(),
+      [`${id.jobsTable}.Arn`, `${id.tenantsTable}.Arn`].sort(),
+    );
+    assert.deepEqual(
+      allowed(notifier, 'dynamodb:UpdateItem').flatMap((g) => g.resources),
+      [`${id.jobsTable}.Arn`],
+    );
+    assert.ok(!notifier.some((g) => g.actions.some((a) => a.startsWith('s3:'))), 'no S3 access');
+    for (const g of notifier)
+      assert.ok(!g.resources.includes('*'), `notifier wildcard resource: ${g.actions}`);
+  });
+
+  test('the notifier is a Node 22 Lambda on the events queue with partial batch failures', () => {
+    const fn = s.json.Resources[id.notifierFn]!.Properties!;
+    assert.equal(fn['Runtime'], 'nodejs22.x');
+    const env = (fn['Environment'] as { Variables: Record<string, unknown> }).Variables;
+    assert.equal(render(env[ENV.EVENTS_QUEUE_URL]), id.eventsQueue);
+    assert.equal(render(env[ENV.TENANTS_TABLE]), id.tenantsTable);
+    s.template.hasResourceProperties('AWS::Lambda::EventSourceMapping', {
+      EventSourceArn: { 'Fn::GetAtt': [id.eventsQueue, 'Arn'] },
+      FunctionName: { Ref: id.notifierFn },
+      FunctionResponseTypes: ['ReportBatchItemFailures'],
+    });
+    // The runners and the edge are told where to send events.
+    const task = Object.values(s.json.Resources).find((r) => r.Type === 'AWS::ECS::TaskDefinition')!;
+    const container = (
+      task.Properties!['ContainerDefinitions'] as { Environment: { Name: string; Value: unknown }[] }[]
+    )[0]!;
+    const events = container.Environment.find((e) => e.Name === ENV.EVENTS_QUEUE_URL);
+    assert.equal(render(events?.Value), id.eventsQueue);
   });
 
   test('GPU instances hold only the ECS agent permissions', () => {

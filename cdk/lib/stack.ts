@@ -1,7 +1,6 @@
 /**
  * The one stack: storage, data, queues, the edge, the GPU fleet and monitoring, composed from the
- * typed config. The notifier Lambda (events queue consumer) is not part of it yet: its handler
- * arrives with the notifier issue, and a stand-in that only acknowledged events would drop them.
+ * typed config, and the webhook notifier on the events queue.
  */
 import { CfnOutput, RemovalPolicy, Stack, type StackProps } from 'aws-cdk-lib';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
@@ -12,6 +11,7 @@ import { Edge } from './edge.js';
 import { GpuService } from './gpu-service.js';
 import { Monitoring } from './monitoring.js';
 import { applyNagSuppressions } from './nag.js';
+import { Notifier } from './notifier.js';
 import { Queues } from './queues.js';
 import { Storage } from './storage.js';
 
@@ -28,6 +28,7 @@ export class Sd3Stack extends Stack {
   readonly queues: Queues;
   readonly edge: Edge;
   readonly gpu: GpuService;
+  readonly notifier: Notifier;
   readonly monitoring: Monitoring;
   readonly signingSecret: secretsmanager.Secret;
 
@@ -60,6 +61,7 @@ export class Sd3Stack extends Stack {
       signingSecret: this.signingSecret,
       signingKeyId: SIGNING_KEY_ID,
     });
+    this.notifier = new Notifier(this, 'Notifier', { config, data: this.data, queues: this.queues });
     this.gpu = new GpuService(this, 'Gpu', {
       config,
       storage: this.storage,

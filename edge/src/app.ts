@@ -16,6 +16,7 @@ import { registerEventRoutes } from './routes/events.js';
 import { registerGenerationRoutes } from './routes/generations.js';
 import { registerMetaRoutes } from './routes/meta.js';
 import { registerOpenAiRoutes } from './routes/openai-images.js';
+import { registerWebhookRoutes } from './routes/webhooks.js';
 
 function routeMatcher(app: Hono<AppEnv>): (path: string) => string[] {
   const routes = app.routes
@@ -35,7 +36,12 @@ function routeMatcher(app: Hono<AppEnv>): (path: string) => string[] {
 
 export function createApp(input: EdgeDeps): Hono<AppEnv> {
   const deps = resolveDeps(input);
-  const keyCache = new KeyCache(deps.keys, deps.keyCacheTtlMs, deps.clock);
+  const keyCache = new KeyCache(deps.keys, deps.keyCacheTtlMs, deps.clock, {
+    rateLimits: deps.rateLimits,
+    defaults: deps.keyLimits,
+    lastUsedIntervalMs: deps.tuning.lastUsedIntervalMs,
+    logger: deps.logger,
+  });
   const app = new Hono<AppEnv>();
 
   app.use(requestId());
@@ -55,6 +61,7 @@ export function createApp(input: EdgeDeps): Hono<AppEnv> {
   const context = { deps, keyCache };
   registerGenerationRoutes(app, context);
   registerEventRoutes(app, context);
+  registerWebhookRoutes(app, context);
   registerOpenAiRoutes(app, context);
   registerMetaRoutes(app, context);
 

@@ -3,10 +3,28 @@
  * signing keys, a clock and a logger. Checked once with zod when the app is built, so a bad
  * deployment fails at start with a message naming the setting, not on the first request.
  */
-import { LIMITS, type ModelInfo, ModelInfoSchema, type SigningKeys } from '@sd3/shared';
+import {
+  DEFAULT_KEY_LIMITS,
+  KEY_LIMIT_BOUNDS,
+  type KeyLimits,
+  LIMITS,
+  type ModelInfo,
+  ModelInfoSchema,
+  type SigningKeys,
+} from '@sd3/shared';
 import { z } from 'zod';
 import { createJsonLogger, type Logger } from './logger.js';
-import type { IdempotencyStore, JobQueue, JobStore, KeyStore, ObjectStore } from './ports/index.js';
+import type { DeliveryStore } from './notifier/delivery-store.js';
+import {
+  type EventPublisher,
+  type IdempotencyStore,
+  type JobQueue,
+  type JobStore,
+  type KeyStore,
+  noEventPublisher,
+  type ObjectStore,
+  type RateLimitStore,
+} from './ports/index.js';
 
 export interface Clock {
   /** Epoch milliseconds. */
@@ -31,6 +49,8 @@ export interface EdgeTuning {
   enqueueGraceMs: number;
   /** Lifetime of an Idempotency-Key reservation (s). */
   idempotencyTtlSeconds: number;
+  /** A key's lastUsedAt is written at most once per this interval (ms). */
+  lastUsedIntervalMs: number;
 }
 
 export interface EdgeDeps {
@@ -39,6 +59,12 @@ export interface EdgeDeps {
   idempotency: IdempotencyStore;
   queue: JobQueue;
   objects: ObjectStore;
+  /** Per-key request windows and job slots (shared across edge instances). */
+  rateLimits: RateLimitStore;
+  /** The events queue (webhooks); without it no events are sent. */
+  events?: EventPublisher;
+  /** The webhook delivery log (GET/POST /v1/generations/{id}/webhooks); null: not served. */
+  deliveries?: DeliveryStore | null;
   models: ModelInfo[];
   /** Used when a request names no model. */
   defaultModel: string;
@@ -46,15 +72,18 @@ export interface EdgeDeps {
   signing: { kid: string; keys: SigningKeys };
   /** Lifetime of a signed envelope (s). Default 3600. */
   envelopeMaxAgeSeconds?: number;
-  /** In-memory API key cache TTL (ms). Default 30 000. */
+  /** In-memory API key cache TTL (ms): how long a revocation may take to apply. Default 30 000. */
   keyCacheTtlMs?: number;
+  /** Limits of keys that set none. Default DEFAULT_KEY_LIMITS. */
+  keyLimits?: Partial<KeyLimits>;
   clock?: Clock;
   logger?: Logger;
   tuning?: Partial<EdgeTuning>;
 }
 
-export interface ResolvedDeps extends Required<Omit<EdgeDeps, 'tuning'>> {
+export interface ResolvedDeps extends Required<Omit<EdgeDeps, 'tuning' | 'keyLimits'>> {
   tuning: EdgeTuning;
+  keyLimits: KeyLimits;
   modelsById: ReadonlyMap<string, ModelInfo>;
 }
 
@@ -66,6 +95,7 @@ export const DEFAULT_TUNING: EdgeTuning = {
   enqueueRetryDelaysMs: [100, 400, 1600],
   enqueueGraceMs: 5 * 60_000,
   idempotencyTtlSeconds: 24 * 3600,
+  lastUsedIntervalMs: 5 * 60_000,
 };
 
 const port = (name: string) =>
@@ -80,6 +110,7 @@ const DepsSchema = z
     idempotency: port('IdempotencyStore'),
     queue: port('JobQueue'),
     objects: port('ObjectStore'),
+    rateLimits: port('RateLimitStore'),
     models: z.array(ModelInfoSchema).min(1, { message: 'at least one model must be served' }),
     defaultModel: z.string().min(1),
     signing: z.object({
@@ -98,7 +129,22 @@ const DepsSchema = z
       .number()
       .int()
       .min(0)
-      .max(10 * 60_000)
+      .max(60_000, { message: 'at most 60000: a revoked key must be refused within a minute' })
+      .optional(),
+    keyLimits: z
+      .object({
+        requestsPerMinute: z
+          .number()
+          .int()
+          .min(KEY_LIMIT_BOUNDS.requestsPerMinute.min)
+          .max(KEY_LIMIT_BOUNDS.requestsPerMinute.max),
+        concurrentJobs: z
+          .number()
+          .int()
+          .min(KEY_LIMIT_BOUNDS.concurrentJobs.min)
+          .max(KEY_LIMIT_BOUNDS.concurrentJobs.max),
+      })
+      .partial()
       .optional(),
     tuning: z
       .object({
@@ -109,6 +155,7 @@ const DepsSchema = z
         enqueueRetryDelaysMs: z.array(z.number().int().min(0).max(30_000)).max(10),
         enqueueGraceMs: z.number().int().min(1000),
         idempotencyTtlSeconds: z.number().int().min(60),
+        lastUsedIntervalMs: z.number().int().min(0),
       })
       .partial()
       .optional(),
@@ -157,11 +204,15 @@ export function resolveDeps(deps: EdgeDeps): ResolvedDeps {
     idempotency: deps.idempotency,
     queue: deps.queue,
     objects: deps.objects,
+    rateLimits: deps.rateLimits,
+    events: deps.events ?? noEventPublisher,
+    deliveries: deps.deliveries ?? null,
     models: deps.models,
     defaultModel: deps.defaultModel,
     signing: deps.signing,
     envelopeMaxAgeSeconds: deps.envelopeMaxAgeSeconds ?? 3600,
     keyCacheTtlMs: deps.keyCacheTtlMs ?? 30_000,
+    keyLimits: { ...DEFAULT_KEY_LIMITS, ...deps.keyLimits },
     clock: deps.clock ?? { now: () => Date.now() },
     logger: deps.logger ?? createJsonLogger(),
     tuning: { ...DEFAULT_TUNING, ...deps.tuning },

@@ -10,6 +10,8 @@ export const ENV = {
   KEYS_TABLE: 'SD3_KEYS_TABLE',
   TENANTS_TABLE: 'SD3_TENANTS_TABLE',
   IDEMPOTENCY_TABLE: 'SD3_IDEMPOTENCY_TABLE',
+  /** Per-key request counters and running-job slots (pay-per-use issue). */
+  RATE_LIMITS_TABLE: 'SD3_RATE_LIMITS_TABLE',
   /** S3 bucket for inputs and outputs (prefixes inputs/ and outputs/). */
   MEDIA_BUCKET: 'SD3_MEDIA_BUCKET',
   /** JSON map model id -> jobs queue URL. */
@@ -54,7 +56,9 @@ export const TABLES = {
   keys: { partitionKey: 'keyId' },
   tenants: { partitionKey: 'tenantId' },
   idempotency: { partitionKey: 'scope' },
-  /** TTL attribute (epoch seconds) on jobs and idempotency records. */
+  /** Item keys are built by `rpmWindowItemKey` / `jobSlotsItemKey` (contracts/key-limits.ts). */
+  rateLimits: { partitionKey: 'pk' },
+  /** TTL attribute (epoch seconds) on jobs, idempotency records and rate-limit windows. */
   ttlAttribute: 'expiresAt',
 } as const;
 
@@ -74,6 +78,9 @@ export const EDGE_ENV = {
   KEY_CACHE_TTL_MS: 'SD3_KEY_CACHE_TTL_MS',
   /** Lifetime of a signed job envelope (seconds). */
   ENVELOPE_MAX_AGE_SECONDS: 'SD3_ENVELOPE_MAX_AGE_SECONDS',
+  /** Limits of keys that set none themselves (KeyRecord.requestsPerMinute / concurrentJobs). */
+  DEFAULT_REQUESTS_PER_MINUTE: 'SD3_DEFAULT_REQUESTS_PER_MINUTE',
+  DEFAULT_CONCURRENT_JOBS: 'SD3_DEFAULT_CONCURRENT_JOBS',
 } as const;
 
 /**
@@ -100,3 +107,13 @@ export const RUNNER_ENV = {
 
 /** Optional message attribute: the edge request id that created the job, for the runner's logs. */
 export const REQUEST_ID_MESSAGE_ATTRIBUTE = 'requestId';
+
+/** Webhook notifier settings (optional; defaults in edge/src/notifier). */
+export const NOTIFIER_ENV = {
+  /** JSON array of retry delays in ms (attempts = length + 1); default about 27 h of backoff. */
+  RETRY_SCHEDULE_MS: 'SD3_WEBHOOK_RETRY_SCHEDULE_MS',
+  /** Per-attempt timeout in ms (default 10000). */
+  TIMEOUT_MS: 'SD3_WEBHOOK_TIMEOUT_MS',
+  /** 'true' allows http://127.0.0.1 targets: the local stack only, never in AWS. */
+  ALLOW_LOCAL_HTTP: 'SD3_WEBHOOK_ALLOW_LOCAL_HTTP',
+} as const;

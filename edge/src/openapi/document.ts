@@ -6,6 +6,8 @@
 import { ERROR_CODES, LIMITS, ModelInfoSchema } from '@sd3/shared';
 import { z } from 'zod';
 import { ListQuerySchema } from '../routes/generations.js';
+// Registers the webhook schemas (meta ids) in the global registry.
+import '../routes/webhooks.js';
 
 export const ModelListSchema = z
   .object({ object: z.literal('list'), data: z.array(ModelInfoSchema) })
@@ -169,6 +171,43 @@ export function buildOpenApiDocument(options: { serverUrl?: string } = {}): Json
             ...authErrors,
             '404': problem('No such generation'),
             '409': problem('Already finished'),
+          },
+        },
+      },
+      '/v1/generations/{id}/webhooks': {
+        get: {
+          tags: ['webhooks'],
+          operationId: 'listWebhookDeliveries',
+          summary: 'Webhook delivery log of a generation',
+          description:
+            'One entry per event sent to `webhook_url`: every attempt (time, status code or error), the state ' +
+            '(pending, delivered, failed) and the next retry. Deliveries are signed per Standard Webhooks ' +
+            '(`webhook-id` = the event id, `webhook-timestamp`, `webhook-signature: v1,…`) with the tenant secret. ' +
+            'Without `webhook_events` only terminal events are sent; retries back off for more than 24 h.',
+          parameters: [idParam],
+          responses: {
+            '200': { description: 'The delivery log', content: json('WebhookDeliveryList') },
+            ...authErrors,
+            '404': problem('No such generation'),
+          },
+        },
+      },
+      '/v1/generations/{id}/webhooks/resend': {
+        post: {
+          tags: ['webhooks'],
+          operationId: 'resendWebhook',
+          summary: 'Send an event to the webhook again',
+          description:
+            'Starts a new delivery round for `event_id` (default: the terminal event), even if it was delivered.',
+          parameters: [idParam],
+          requestBody: { required: false, content: json('WebhookResendRequest') },
+          responses: {
+            '202': { description: 'Queued for delivery', content: json('WebhookDelivery') },
+            '400': problem('Unknown event_id or bad body'),
+            ...authErrors,
+            '404': problem('No such generation'),
+            '422': problem('No webhook_url, or not finished and no event_id'),
+            '503': problem('The events queue did not accept it'),
           },
         },
       },

@@ -1,3 +1,4 @@
+export { type EventPublisher, noEventPublisher } from './event-publisher.js';
 export type { IdempotencyRecord, IdempotencyStore } from './idempotency-store.js';
 export type { JobQueue, QueueMessage } from './job-queue.js';
 export {
@@ -9,3 +10,4 @@ export {
 } from './job-store.js';
 export type { KeyStore } from './key-store.js';
 export type { ObjectStore } from './object-store.js';
+export type { RateLimitStore, WindowHit } from './rate-limit-store.js';

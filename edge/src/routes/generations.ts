@@ -11,6 +11,7 @@ import { readJsonBody } from '../http/json-body.js';
 import { submitGeneration, validateGenerationRequest } from '../services/create-job.js';
 import { decodeCursor, encodeCursor } from '../services/cursor.js';
 import { loadJob, waitForTerminal } from '../services/job-access.js';
+import { publishJobEvent } from '../services/job-events.js';
 import { toPublicJob } from '../services/job-view.js';
 import type { RouteContext } from './context.js';
 
@@ -108,7 +109,10 @@ export function registerGenerationRoutes(app: Hono<AppEnv>, { deps, keyCache }: 
           now,
         );
         const canceled = await deps.jobs.cancelQueued(record, event, now);
-        if (canceled) return c.json(await toPublicJob(deps, canceled), 200);
+        if (canceled) {
+          await publishJobEvent(deps, canceled, event);
+          return c.json(await toPublicJob(deps, canceled), 200);
+        }
       } else {
         const requested = record.cancelRequested ? record : await deps.jobs.requestCancel(id, now);
         // 202: the runner stops between steps and records the cancellation.

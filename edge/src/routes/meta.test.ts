@@ -46,9 +46,11 @@ test('/openapi.json is OpenAPI 3.1 with every route, the bearer scheme and probl
     'GET /v1/generations',
     'GET /v1/generations/{id}',
     'GET /v1/generations/{id}/events',
+    'GET /v1/generations/{id}/webhooks',
     'GET /v1/models',
     'POST /v1/generations',
     'POST /v1/generations/{id}/cancel',
+    'POST /v1/generations/{id}/webhooks/resend',
     'POST /v1/images/generations',
   ]);
   // The document lists exactly the app's routes.
@@ -112,6 +114,9 @@ test('a store failure is a 500 problem with the request id, not a crash', async 
     {
       keys: {
         get() {
+          throw new Error('table gone');
+        },
+        touchLastUsed() {
           throw new Error('table gone');
         },
       },

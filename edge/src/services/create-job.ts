@@ -11,6 +11,7 @@ import {
   GenerationRequestSchema,
   JOB_RETENTION_SECONDS,
   type JobRecord,
+  type KeyLimits,
   type KeyScope,
   MESSAGE_ATTRIBUTES,
   type ModelInfo,
@@ -28,12 +29,16 @@ import { ApiError } from '../errors/api-error.js';
 import { fieldErrors } from '../http/field-errors.js';
 import { decodeInputImage, type InputImage } from './input-image.js';
 import { failEnqueue } from './job-access.js';
+import { publishJobEvent } from './job-events.js';
 import { newJobId } from './job-id.js';
+import { acquireJobSlot, releaseJobSlot } from './job-slots.js';
 
 export interface Caller {
   tenantId: string;
   keyId: string;
   scopes: KeyScope[];
+  /** The key's limits in force (its own or the defaults); set by the auth middleware. */
+  limits?: KeyLimits;
 }
 
 export interface ValidatedRequest {
@@ -196,13 +201,25 @@ export async function submitGeneration(
     }
   }
 
-  const release = async () => {
+  const releaseIdempotency = async () => {
     if (scope === undefined) return;
     try {
       await deps.idempotency.release(scope, jobId);
     } catch (err) {
       deps.logger.log('error', 'could not release idempotency key', { job_id: jobId, error: err });
     }
+  };
+  // After the idempotency check, so a replay does not take a slot; a refusal frees the key again.
+  const concurrentJobs = caller.limits?.concurrentJobs ?? deps.keyLimits.concurrentJobs;
+  try {
+    await acquireJobSlot(deps, caller.keyId, concurrentJobs, jobId, now);
+  } catch (err) {
+    await releaseIdempotency();
+    throw err;
+  }
+  const release = async () => {
+    await releaseIdempotency();
+    await releaseJobSlot(deps, caller.keyId, jobId, now);
   };
 
   const inputKey = image ? objectKeyForInput(caller.tenantId, jobId, image.ext) : undefined;
@@ -233,6 +250,7 @@ export async function submitGeneration(
     throw err;
   }
 
+  await publishJobEvent(deps, record, record.events[0]!);
   const sent = await sendWithRetry(deps, record, inputKey, options.requestId);
   if ('error' in sent) {
     const failed = await failEnqueue(deps, record, 'the job queue did not accept the job; submit it again');

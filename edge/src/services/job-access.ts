@@ -6,6 +6,7 @@
 import { isTerminal, type JobRecord, nextEvent } from '@sd3/shared';
 import type { ResolvedDeps } from '../deps.js';
 import { ApiError } from '../errors/api-error.js';
+import { publishJobEvent } from './job-events.js';
 import { isJobId } from './job-id.js';
 
 export function notFound(id: string): ApiError {
@@ -24,13 +25,12 @@ export async function failEnqueue(
   for (let attempt = 0; attempt < 5 && current && current.status === 'queued'; attempt++) {
     const now = deps.clock.now();
     const error = { code: 'enqueue_failed', message };
-    const failed = await deps.jobs.failQueued(
-      current,
-      error,
-      nextEvent(current, 'generation.failed', { status: 'failed', error }, now),
-      now,
-    );
-    if (failed) return failed;
+    const event = nextEvent(current, 'generation.failed', { status: 'failed', error }, now);
+    const failed = await deps.jobs.failQueued(current, error, event, now);
+    if (failed) {
+      await publishJobEvent(deps, failed, event);
+      return failed;
+    }
     current = await deps.jobs.get(record.jobId);
   }
   return current ?? record;

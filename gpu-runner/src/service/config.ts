@@ -17,6 +17,8 @@ import { LOG_LEVELS, type LogLevel } from './logger.js';
 export interface RunnerConfig {
   queueUrl: string;
   dlqUrl: string;
+  /** The events queue for webhooks; unset: no events are sent. */
+  eventsQueueUrl: string | undefined;
   jobsTable: string;
   mediaBucket: string;
   signingKeys: SigningKeys;
@@ -66,6 +68,7 @@ type Raw = string | number | boolean | undefined;
 export interface RunnerConfigInput {
   queueUrl?: Raw;
   dlqUrl?: Raw;
+  eventsQueueUrl?: Raw;
   jobsTable?: Raw;
   mediaBucket?: Raw;
   signingKeys?: Raw;
@@ -96,6 +99,7 @@ export interface RunnerConfigInput {
 export const CONFIG_ENV_NAMES: Record<keyof RunnerConfigInput, string> = {
   queueUrl: ENV.JOB_QUEUE_URL,
   dlqUrl: ENV.DLQ_URL,
+  eventsQueueUrl: ENV.EVENTS_QUEUE_URL,
   jobsTable: ENV.JOBS_TABLE,
   mediaBucket: ENV.MEDIA_BUCKET,
   signingKeys: ENV.SIGNING_KEYS,
@@ -209,6 +213,10 @@ function bool(fallback: boolean) {
 const Schema = z.object({
   queueUrl: required(),
   dlqUrl: required(),
+  eventsQueueUrl: z
+    .union([z.string(), z.number(), z.boolean()])
+    .optional()
+    .transform((v) => (present(v) ? String(v) : undefined)),
   jobsTable: required(),
   mediaBucket: required(),
   signingKeys: required().transform((json, ctx): SigningKeys => {
@@ -282,6 +290,7 @@ export function parseRunnerConfig(
   return {
     queueUrl: c.queueUrl,
     dlqUrl: c.dlqUrl,
+    eventsQueueUrl: c.eventsQueueUrl,
     jobsTable: c.jobsTable,
     mediaBucket: c.mediaBucket,
     signingKeys: c.signingKeys,

@@ -17,6 +17,7 @@ import {
 import {
   type EventType,
   isTerminal,
+  type JobEvent,
   type JobOutputRecord,
   type JobRecord,
   type JobTimings,
@@ -80,6 +81,11 @@ export interface DynamoJobStoreOptions {
   runnerId: string;
   leaseMs: number;
   now?: () => number;
+  /**
+   * Called after each write that appended an event, with the record as written (the events
+   * queue publisher for webhooks). Must not throw; it is not awaited by the write.
+   */
+  onEvent?: (record: JobRecord, event: JobEvent) => void;
 }
 
 interface Change {
@@ -133,6 +139,7 @@ export class DynamoJobStore implements JobStore {
   private readonly runnerId: string;
   private readonly leaseMs: number;
   private readonly now: () => number;
+  private readonly onEvent: ((record: JobRecord, event: JobEvent) => void) | undefined;
   /** The last record this store wrote or read, so a write in the common case needs no read first. */
   private last: JobRecord | undefined;
 
@@ -142,6 +149,7 @@ export class DynamoJobStore implements JobStore {
     this.runnerId = options.runnerId;
     this.leaseMs = options.leaseMs;
     this.now = options.now ?? Date.now;
+    this.onEvent = options.onEvent;
   }
 
   async get(jobId: string): Promise<JobRecord | undefined> {
@@ -209,6 +217,7 @@ export class DynamoJobStore implements JobStore {
       try {
         const out = await this.ddb.send(new UpdateCommand(input));
         this.last = out.Attributes as JobRecord;
+        if (change.event && this.onEvent) this.onEvent(this.last, (values[':evs'] as JobEvent[])[0]!);
         return { ok: true, record: this.last };
       } catch (err) {
         if (!isConditionFailure(err)) throw err;

@@ -14,6 +14,7 @@ import { PipelineWorker } from '../worker/pipeline-worker.js';
 import { type AwsClients, createAwsClients } from './aws-clients.js';
 import type { RunnerConfig } from './config.js';
 import { DlqSweeper } from './dlq-sweeper.js';
+import { EventPublisher } from './event-publisher.js';
 import { JobHandler, type JobPipeline } from './job-handler.js';
 import { DynamoJobStore } from './job-store.js';
 import { createLogger, errorFields, type Logger } from './logger.js';
@@ -134,11 +135,15 @@ export async function startRunner(config: RunnerConfig, deps: RunnerDeps = {}): 
   }
 
   const maxReceives = await queueMaxReceives(clients, config, log);
+  const publisher = config.eventsQueueUrl
+    ? new EventPublisher(clients.sqs, config.eventsQueueUrl, log)
+    : undefined;
   const store = new DynamoJobStore({
     ddb: clients.ddb,
     table: config.jobsTable,
     runnerId: config.runnerId,
     leaseMs: config.leaseMs,
+    ...(publisher ? { onEvent: (record, event) => publisher.publish(record, event) } : {}),
   });
   const jobHandler = new JobHandler({
     config: { ...config, maxReceives },
@@ -212,6 +217,7 @@ export async function startRunner(config: RunnerConfig, deps: RunnerDeps = {}): 
       await Promise.all([consumerDone, consuming, sweeperDone]);
       if (worker) await worker.close();
       await closeServer();
+      await publisher?.flush();
       destroyClients();
       state = 'stopped';
       log.info('runner stopped', { jobs_processed: jobHandler.jobsProcessed });

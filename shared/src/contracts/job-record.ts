@@ -87,6 +87,10 @@ export interface TenantRecord {
   tenantId: string;
   name: string;
   createdAt: number;
+  /** Standard Webhooks secrets (`whsec_…`); the first is current, more than one while rotating. */
+  webhookSecret?: string;
+  /** A previous secret still signing during a rotation (deliveries carry both signatures). */
+  webhookSecretPrevious?: string;
 }
 
 export const KEY_SCOPES = ['generate', 'read', 'admin'] as const;
@@ -101,4 +105,9 @@ export interface KeyRecord {
   name: string;
   createdAt: number;
   revokedAt?: number;
+  /** Epoch ms of a recent use; written at most once per few minutes per key (not per request). */
+  lastUsedAt?: number;
+  /** Per-key limits; absent means the deployment default (see contracts/key-limits.ts). */
+  requestsPerMinute?: number;
+  concurrentJobs?: number;
 }

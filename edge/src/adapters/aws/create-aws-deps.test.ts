@@ -9,6 +9,7 @@ const good = {
   [ENV.JOBS_TABLE]: 'jobs',
   [ENV.KEYS_TABLE]: 'keys',
   [ENV.IDEMPOTENCY_TABLE]: 'idem',
+  [ENV.RATE_LIMITS_TABLE]: 'limits',
   [ENV.MEDIA_BUCKET]: 'media',
   [ENV.JOB_QUEUES]: JSON.stringify({
     tiny: 'https://sqs.example/1/tiny',
@@ -25,6 +26,25 @@ test('a complete environment builds deps; the default model is the flagged one',
   assert.equal(deps.defaultModel, 'tiny');
   assert.equal(deps.models.length, 2);
   createApp(deps);
+  deps.destroy();
+});
+
+test('default key limits come from the environment; the key cache TTL is at most a minute', () => {
+  const deps = createAwsDeps({
+    ...good,
+    [EDGE_ENV.DEFAULT_REQUESTS_PER_MINUTE]: '120',
+    [EDGE_ENV.DEFAULT_CONCURRENT_JOBS]: '3',
+  });
+  assert.deepEqual(deps.keyLimits, { requestsPerMinute: 120, concurrentJobs: 3 });
+  createApp(deps);
+  assert.throws(
+    () => createApp(createAwsDeps({ ...good, [EDGE_ENV.KEY_CACHE_TTL_MS]: '60001' })),
+    /keyCacheTtlMs: at most 60000/,
+  );
+  assert.throws(
+    () => createApp(createAwsDeps({ ...good, [EDGE_ENV.DEFAULT_CONCURRENT_JOBS]: '0' })),
+    /keyLimits.concurrentJobs/,
+  );
   deps.destroy();
 });
 

@@ -10,10 +10,13 @@ import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { EDGE_ENV, ENV, ModelInfoSchema, parseSigningKeys, type SigningKeys } from '@sd3/shared';
 import { z } from 'zod';
 import { describeIssues, type EdgeDeps } from '../../deps.js';
+import { DynamoDeliveryStore } from '../../notifier/delivery-store.js';
 import { DynamoIdempotencyStore } from './dynamo-idempotency-store.js';
 import { DynamoJobStore } from './dynamo-job-store.js';
 import { DynamoKeyStore } from './dynamo-key-store.js';
+import { DynamoRateLimitStore } from './dynamo-rate-limit-store.js';
 import { S3ObjectStore } from './s3-object-store.js';
+import { SqsEventPublisher } from './sqs-event-publisher.js';
 import { SqsJobQueue } from './sqs-job-queue.js';
 
 export type Env = Readonly<Record<string, string | undefined>>;
@@ -54,7 +57,13 @@ const EnvSchema = z.object({
   [ENV.JOBS_TABLE]: z.string().min(1),
   [ENV.KEYS_TABLE]: z.string().min(1),
   [ENV.IDEMPOTENCY_TABLE]: z.string().min(1),
+  [ENV.RATE_LIMITS_TABLE]: z.string().min(1),
   [ENV.MEDIA_BUCKET]: z.string().min(1),
+  /** Optional: without it the edge sends no events (no webhooks). */
+  [ENV.EVENTS_QUEUE_URL]: z
+    .string()
+    .regex(/^https?:\/\/\S+$/, { message: 'must be a queue URL' })
+    .optional(),
   [ENV.JOB_QUEUES]: jsonOf(
     // Not URL-checked: emulator queue URLs (sqs.<region>.127.0.0.1) are not WHATWG-valid, and
     // the SDK sends to the client's endpoint anyway.
@@ -74,6 +83,8 @@ const EnvSchema = z.object({
   [EDGE_ENV.DEFAULT_MODEL]: z.string().min(1).optional(),
   [EDGE_ENV.KEY_CACHE_TTL_MS]: positiveInt('milliseconds').optional(),
   [EDGE_ENV.ENVELOPE_MAX_AGE_SECONDS]: positiveInt('seconds').optional(),
+  [EDGE_ENV.DEFAULT_REQUESTS_PER_MINUTE]: positiveInt('requests per minute').optional(),
+  [EDGE_ENV.DEFAULT_CONCURRENT_JOBS]: positiveInt('jobs').optional(),
   [ENV.AWS_ENDPOINT_SQS]: endpoint,
   [ENV.AWS_ENDPOINT_S3]: endpoint,
   [ENV.AWS_ENDPOINT_DYNAMODB]: endpoint,
@@ -126,17 +137,29 @@ export function createAwsDeps(env: Env, overrides: Partial<EdgeDeps> = {}): AwsD
     ...(e[ENV.AWS_ENDPOINT_S3] ? { endpoint: e[ENV.AWS_ENDPOINT_S3], forcePathStyle: true } : {}),
   });
   const models = e[EDGE_ENV.MODELS];
+  const eventsQueueUrl = e[ENV.EVENTS_QUEUE_URL];
   const defaultModel = e[EDGE_ENV.DEFAULT_MODEL] ?? (models.find((m) => m.default) ?? models[0]!).id;
   return {
     jobs: new DynamoJobStore(doc, e[ENV.JOBS_TABLE]),
     keys: new DynamoKeyStore(doc, e[ENV.KEYS_TABLE]),
     idempotency: new DynamoIdempotencyStore(doc, e[ENV.IDEMPOTENCY_TABLE]),
+    rateLimits: new DynamoRateLimitStore(doc, e[ENV.RATE_LIMITS_TABLE]),
     queue: new SqsJobQueue(sqs, e[ENV.JOB_QUEUES]),
+    ...(eventsQueueUrl ? { events: new SqsEventPublisher(sqs, eventsQueueUrl) } : {}),
+    deliveries: new DynamoDeliveryStore(doc, e[ENV.JOBS_TABLE]),
     objects: new S3ObjectStore(s3, e[ENV.MEDIA_BUCKET]),
     models,
     defaultModel,
     signing: { kid: e[ENV.SIGNING_KEY_ID], keys: e[ENV.SIGNING_KEYS] },
     ...(e[EDGE_ENV.KEY_CACHE_TTL_MS] !== undefined ? { keyCacheTtlMs: e[EDGE_ENV.KEY_CACHE_TTL_MS] } : {}),
+    keyLimits: {
+      ...(e[EDGE_ENV.DEFAULT_REQUESTS_PER_MINUTE] !== undefined
+        ? { requestsPerMinute: e[EDGE_ENV.DEFAULT_REQUESTS_PER_MINUTE] }
+        : {}),
+      ...(e[EDGE_ENV.DEFAULT_CONCURRENT_JOBS] !== undefined
+        ? { concurrentJobs: e[EDGE_ENV.DEFAULT_CONCURRENT_JOBS] }
+        : {}),
+    },
     ...(e[EDGE_ENV.ENVELOPE_MAX_AGE_SECONDS] !== undefined
       ? { envelopeMaxAgeSeconds: e[EDGE_ENV.ENVELOPE_MAX_AGE_SECONDS] }
       : {}),

@@ -1,0 +1,183 @@
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { after, before, test } from 'node:test';
+import { GetCommand } from '@aws-sdk/lib-dynamodb';
+import { ENV, type KeyRecord } from '@sd3/shared';
+import { type EdgeStack, startEdgeStack } from '../../edge/src/test-support/edge-stack.js';
+
+const BIN = new URL('../bin/sd3-admin.js', import.meta.url).pathname;
+
+let s: EdgeStack;
+before(async () => {
+  s = await startEdgeStack();
+});
+after(() => s.stop());
+
+interface Run {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** Spawns the real bin (asynchronously: the emulators run in this process). */
+function admin(args: string[], env: Record<string, string> = s.env): Promise<Run> {
+  return new Promise((resolve) => {
+    execFile(
+      process.execPath,
+      [BIN, ...args],
+      { env: { PATH: process.env['PATH'] ?? '', ...env } },
+      (err, stdout, stderr) => {
+        const code = err ? (typeof err.code === 'number' ? err.code : 1) : 0;
+        resolve({ code, stdout, stderr });
+      },
+    );
+  });
+}
+
+const json = <T>(run: Run): T => {
+  assert.equal(run.code, 0, run.stderr);
+  return JSON.parse(run.stdout) as T;
+};
+
+test('tenants and keys end to end: a created key works on the edge, limits apply, revoke refuses it', async () => {
+  const tenant = json<{ id: string; name: string }>(
+    await admin(['tenants', 'create', '--name', 'Acme', '--id', 'ten_acme', '--json']),
+  );
+  assert.deepEqual([tenant.id, tenant.name], ['ten_acme', 'Acme']);
+  const duplicate = await admin(['tenants', 'create', '--name', 'Acme', '--id', 'ten_acme']);
+  assert.equal(duplicate.code, 2);
+  assert.match(duplicate.stderr, /tenant ten_acme already exists/);
+
+  const generated = await admin(['tenants', 'create', '--name', 'Other Co']);
+  assert.equal(generated.code, 0, generated.stderr);
+  assert.match(generated.stdout, /created tenant ten_[a-z0-9]{12} \(Other Co\)/);
+  const listed = json<{ id: string }[]>(await admin(['tenants', 'list', '--json']));
+  assert.ok(listed.some((t) => t.id === 'ten_acme'));
+  assert.match((await admin(['tenants', 'list'])).stdout, /^ID\s+NAME\s+CREATED\n(.|\n)*ten_acme\s+Acme/);
+
+  const created = json<{ id: string; key: string; scopes: string[]; requests_per_minute: number }>(
+    await admin(['keys', 'create', '--tenant', 'ten_acme', '--name', 'ci', '--rpm', '3', '--json']),
+  );
+  assert.match(created.key, new RegExp(`^sk_${created.id}_[A-Za-z0-9]{32,64}$`));
+  assert.deepEqual(created.scopes, ['generate', 'read']);
+  assert.equal(created.requests_per_minute, 3);
+  const stored = (
+    await s.doc.send(new GetCommand({ TableName: s.resources.tables.keys, Key: { keyId: created.id } }))
+  ).Item as KeyRecord;
+  assert.equal(stored.tenantId, 'ten_acme');
+  assert.ok(!JSON.stringify(stored).includes(created.key.split('_')[2]!), 'the secret is not stored');
+
+  const text = await admin(['keys', 'create', '--tenant', 'ten_acme', '--scopes', 'read']);
+  assert.equal(text.code, 0, text.stderr);
+  assert.match(text.stdout, /\n {2}sk_[a-z0-9]{12}_[A-Za-z0-9]+\n/);
+  assert.match(text.stdout, /only time the key is shown/);
+
+  // Each edge app has its own cache; a fresh one sees the changes at once.
+  const edge = () => s.appWith({}, { keyCacheTtlMs: 0 }).app;
+  const call = (token: string) =>
+    edge().request('/v1/models', { headers: { authorization: `Bearer ${token}` } });
+  const ok = await call(created.key);
+  assert.equal(ok.status, 200);
+  assert.equal(ok.headers.get('ratelimit-limit'), '3');
+
+  const keys = await admin(['keys', 'list', '--tenant', 'ten_acme', '--json']);
+  const listedKeys = json<Record<string, unknown>[]>(keys);
+  assert.equal(listedKeys.length, 2);
+  assert.ok(!keys.stdout.includes(created.key) && !keys.stdout.includes(stored.secretHash));
+  assert.ok(listedKeys.every((k) => !('key' in k) && !('secret_hash' in k)));
+  const mine = listedKeys.find((k) => k['id'] === created.id)!;
+  assert.ok(typeof mine['last_used_at'] === 'string', 'the edge recorded a use');
+  assert.match((await admin(['keys', 'list', '--tenant', 'ten_acme'])).stdout, /RPM\s+CONCURRENCY/);
+
+  const set = json<{ requests_per_minute: number; concurrent_jobs: number }>(
+    await admin(['limits', 'set', created.id, '--rpm', '50', '--concurrency', '2', '--json']),
+  );
+  assert.deepEqual([set.requests_per_minute, set.concurrent_jobs], [50, 2]);
+  assert.equal((await call(created.key)).headers.get('ratelimit-limit'), '50');
+  const reset = json<{ requests_per_minute: number | null; concurrent_jobs: number }>(
+    await admin(['limits', 'set', created.id, '--rpm', 'default', '--json']),
+  );
+  assert.deepEqual([reset.requests_per_minute, reset.concurrent_jobs], [null, 2]);
+  assert.equal((await call(created.key)).headers.get('ratelimit-limit'), '600');
+
+  const revoked = await admin(['keys', 'revoke', created.id]);
+  assert.equal(revoked.code, 0, revoked.stderr);
+  assert.match(revoked.stdout, new RegExp(`revoked key ${created.id} at \\d{4}-`));
+  assert.equal((await call(created.key)).status, 401);
+});
+
+test('tables and endpoint from flags instead of the environment', async () => {
+  const env = { PATH: process.env['PATH'] ?? '' };
+  const run = await admin(
+    [
+      'tenants',
+      'create',
+      '--name',
+      'Flags',
+      '--id',
+      'ten_flags',
+      '--tables-prefix',
+      'sd3',
+      '--endpoint-dynamodb',
+      s.env[ENV.AWS_ENDPOINT_DYNAMODB]!,
+    ],
+    env,
+  );
+  assert.equal(run.code, 0, run.stderr);
+  const tenants = await s.doc.send(
+    new GetCommand({ TableName: s.resources.tables.tenants, Key: { tenantId: 'ten_flags' } }),
+  );
+  assert.equal(tenants.Item?.['name'], 'Flags');
+  const noTables = await admin(['tenants', 'list'], env);
+  assert.equal(noTables.code, 2);
+  assert.match(noTables.stderr, /--tables-prefix or SD3_KEYS_TABLE/);
+});
+
+test('bad input exits 2 with a clear message and touches nothing', async () => {
+  const cases: [string[], RegExp][] = [
+    [['tenants', 'create'], /--name is required/],
+    [['tenants', 'create', '--name', 'x', '--id', 'BAD ID'], /--id "BAD ID" must be/],
+    [['tenants', 'create', '--name', 'x', '--bogus'], /Unknown option '--bogus'/],
+    [['keys', 'create', '--tenant', 'ten_acme', '--rpm', 'lots'], /--rpm: must be a whole number/],
+    [
+      ['keys', 'create', '--tenant', 'ten_acme', '--concurrency', '0'],
+      /--concurrency: concurrentJobs must be/,
+    ],
+    [['keys', 'create', '--tenant', 'ten_acme', '--scopes', 'generate,root'], /unknown scope "root"/],
+    [['keys', 'create', '--tenant', 'ten_nobody'], /no tenant ten_nobody/],
+    [['keys', 'list'], /--tenant is required/],
+    [['keys', 'revoke'], /expected KEYID/],
+    [['keys', 'revoke', 'abc'], /"abc" is not a key id/],
+    [['keys', 'revoke', 'aaaaaaaaaaaa'], /no key aaaaaaaaaaaa/],
+    [['limits', 'set', 'aaaaaaaaaaaa'], /give --rpm and\/or --concurrency/],
+    [['limits', 'set', 'aaaaaaaaaaaa', '--rpm', '5'], /no key aaaaaaaaaaaa/],
+    [['keys', 'rotate'], /unknown command 'keys rotate'/],
+    [['credits', 'add'], /unknown command 'credits add'/],
+    [['tenants', 'list', '--endpoint-dynamodb', 'not a url'], /not an http\(s\) URL/],
+  ];
+  for (const [args, message] of cases) {
+    const run = await admin(args);
+    assert.equal(run.code, 2, `${args.join(' ')}: ${run.stderr}`);
+    assert.match(run.stderr, message, args.join(' '));
+    assert.equal(run.stdout, '', args.join(' '));
+  }
+  assert.equal((await admin([])).code, 2);
+});
+
+test('--help on every command exits 0 and names its flags', async () => {
+  const top = await admin(['--help']);
+  assert.equal(top.code, 0);
+  for (const [args, flag] of [
+    [['tenants', 'create', '--help'], '--name'],
+    [['tenants', 'list', '--help'], '--json'],
+    [['keys', 'create', '--help'], '--concurrency'],
+    [['keys', 'list', '--help'], '--tenant'],
+    [['keys', 'revoke', '-h'], 'KEYID'],
+    [['limits', 'set', '--help'], '--rpm'],
+    [['keys', '--help'], 'keys revoke'],
+  ] as const) {
+    const run = await admin([...args]);
+    assert.equal(run.code, 0, args.join(' '));
+    assert.ok(run.stdout.includes(flag), `${args.join(' ')} mentions ${flag}`);
+  }
+});

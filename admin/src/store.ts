@@ -1,0 +1,173 @@
+/**
+ * Tenants and keys in DynamoDB, as the edge reads them (KeyRecord / TenantRecord of @sd3/shared).
+ * Every write is conditional, so a typo'd id never creates a stub item and a create never
+ * overwrites.
+ */
+import { ConditionalCheckFailedException, DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import {
+  DynamoDBDocumentClient,
+  GetCommand,
+  PutCommand,
+  ScanCommand,
+  UpdateCommand,
+} from '@aws-sdk/lib-dynamodb';
+import { type KeyLimits, type KeyRecord, TABLES, type TenantRecord } from '@sd3/shared';
+
+export interface StoreConfig {
+  tables: { keys: string; tenants: string };
+  region?: string;
+  endpoint?: string;
+  credentials?: { accessKeyId: string; secretAccessKey: string; sessionToken?: string };
+}
+
+/** A failure the operator caused (unknown id, duplicate): exit code 2. */
+export class AdminInputError extends Error {
+  override readonly name = 'AdminInputError';
+}
+
+/** A limit to set, or null to fall back to the deployment default. */
+export type LimitChange = { [K in keyof KeyLimits]?: number | null };
+
+export class AdminStore {
+  private readonly client: DynamoDBClient;
+  private readonly doc: DynamoDBDocumentClient;
+
+  constructor(private readonly config: StoreConfig) {
+    this.client = new DynamoDBClient({
+      ...(config.region ? { region: config.region } : {}),
+      ...(config.endpoint ? { endpoint: config.endpoint } : {}),
+      ...(config.credentials ? { credentials: config.credentials } : {}),
+    });
+    this.doc = DynamoDBDocumentClient.from(this.client, { marshallOptions: { removeUndefinedValues: true } });
+  }
+
+  destroy(): void {
+    this.client.destroy();
+  }
+
+  async createTenant(tenant: TenantRecord): Promise<void> {
+    try {
+      await this.doc.send(
+        new PutCommand({
+          TableName: this.config.tables.tenants,
+          Item: tenant,
+          ConditionExpression: 'attribute_not_exists(#pk)',
+          ExpressionAttributeNames: { '#pk': TABLES.tenants.partitionKey },
+        }),
+      );
+    } catch (err) {
+      if (err instanceof ConditionalCheckFailedException)
+        throw new AdminInputError(`tenant ${tenant.tenantId} already exists`);
+      throw err;
+    }
+  }
+
+  async getTenant(tenantId: string): Promise<TenantRecord | null> {
+    const out = await this.doc.send(
+      new GetCommand({
+        TableName: this.config.tables.tenants,
+        Key: { [TABLES.tenants.partitionKey]: tenantId },
+        ConsistentRead: true,
+      }),
+    );
+    return (out.Item as TenantRecord | undefined) ?? null;
+  }
+
+  async listTenants(): Promise<TenantRecord[]> {
+    const items = await this.scan<TenantRecord>(this.config.tables.tenants);
+    return items.sort((a, b) => a.createdAt - b.createdAt);
+  }
+
+  async createKey(key: KeyRecord): Promise<void> {
+    if (!(await this.getTenant(key.tenantId))) throw new AdminInputError(`no tenant ${key.tenantId}`);
+    await this.doc.send(
+      new PutCommand({
+        TableName: this.config.tables.keys,
+        Item: key,
+        ConditionExpression: 'attribute_not_exists(#pk)',
+        ExpressionAttributeNames: { '#pk': TABLES.keys.partitionKey },
+      }),
+    );
+  }
+
+  /** The tenant's keys (a scan: the keys table is small and has no tenant index). */
+  async listKeys(tenantId: string): Promise<KeyRecord[]> {
+    if (!(await this.getTenant(tenantId))) throw new AdminInputError(`no tenant ${tenantId}`);
+    const items = await this.scan<KeyRecord>(this.config.tables.keys, {
+      FilterExpression: 'tenantId = :t',
+      ExpressionAttributeValues: { ':t': tenantId },
+    });
+    return items.sort((a, b) => a.createdAt - b.createdAt);
+  }
+
+  /** Marks the key revoked (kept for the record); returns the stored record after the change. */
+  async revokeKey(keyId: string, at: number): Promise<KeyRecord> {
+    return this.updateKey(keyId, {
+      // A second revoke keeps the first time.
+      UpdateExpression: 'SET revokedAt = if_not_exists(revokedAt, :at)',
+      ExpressionAttributeValues: { ':at': at },
+    });
+  }
+
+  async setLimits(keyId: string, change: LimitChange): Promise<KeyRecord> {
+    const sets: string[] = [];
+    const removes: string[] = [];
+    const values: Record<string, number> = {};
+    for (const [name, value] of Object.entries(change)) {
+      if (value === undefined) continue;
+      if (value === null) removes.push(name);
+      else {
+        sets.push(`${name} = :${name}`);
+        values[`:${name}`] = value;
+      }
+    }
+    const expression = [
+      sets.length ? `SET ${sets.join(', ')}` : '',
+      removes.length ? `REMOVE ${removes.join(', ')}` : '',
+    ]
+      .filter(Boolean)
+      .join(' ');
+    return this.updateKey(keyId, {
+      UpdateExpression: expression,
+      ...(sets.length ? { ExpressionAttributeValues: values } : {}),
+    });
+  }
+
+  private async updateKey(
+    keyId: string,
+    update: { UpdateExpression: string; ExpressionAttributeValues?: Record<string, unknown> },
+  ): Promise<KeyRecord> {
+    try {
+      const out = await this.doc.send(
+        new UpdateCommand({
+          TableName: this.config.tables.keys,
+          Key: { [TABLES.keys.partitionKey]: keyId },
+          ConditionExpression: 'attribute_exists(#pk)',
+          ExpressionAttributeNames: { '#pk': TABLES.keys.partitionKey },
+          ReturnValues: 'ALL_NEW',
+          ...update,
+        }),
+      );
+      return out.Attributes as KeyRecord;
+    } catch (err) {
+      if (err instanceof ConditionalCheckFailedException) throw new AdminInputError(`no key ${keyId}`);
+      throw err;
+    }
+  }
+
+  private async scan<T>(
+    table: string,
+    filter: { FilterExpression?: string; ExpressionAttributeValues?: Record<string, unknown> } = {},
+  ): Promise<T[]> {
+    const items: T[] = [];
+    let start: Record<string, unknown> | undefined;
+    do {
+      const out = await this.doc.send(
+        new ScanCommand({ TableName: table, ...filter, ...(start ? { ExclusiveStartKey: start } : {}) }),
+      );
+      items.push(...((out.Items ?? []) as T[]));
+      start = out.LastEvaluatedKey;
+    } while (start);
+    return items;
+  }
+}

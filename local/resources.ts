@@ -24,7 +24,14 @@ export interface LocalResourceOptions {
 export interface LocalResources {
   /** Environment variables (names from ENV) for the edge and the runner. */
   env: Record<string, string>;
-  tables: { jobs: string; keys: string; tenants: string; idempotency: string; rateLimits: string };
+  tables: {
+    jobs: string;
+    keys: string;
+    tenants: string;
+    idempotency: string;
+    rateLimits: string;
+    usage: string;
+  };
   bucket: string;
   queues: Record<string, { url: string; dlqUrl: string }>;
   eventsQueueUrl: string;
@@ -52,6 +59,7 @@ export async function createLocalResources(
     tenants: `${prefix}-tenants`,
     idempotency: `${prefix}-idempotency`,
     rateLimits: `${prefix}-rate-limits`,
+    usage: `${prefix}-usage`,
   };
   const j = TABLES.jobs;
   await dynamodb.send(
@@ -100,6 +108,20 @@ export async function createLocalResources(
       }),
     );
   }
+  await dynamodb.send(
+    new CreateTableCommand({
+      TableName: tables.usage,
+      BillingMode: 'PAY_PER_REQUEST',
+      AttributeDefinitions: [
+        { AttributeName: TABLES.usage.partitionKey, AttributeType: 'S' },
+        { AttributeName: TABLES.usage.sortKey, AttributeType: 'S' },
+      ],
+      KeySchema: [
+        { AttributeName: TABLES.usage.partitionKey, KeyType: 'HASH' },
+        { AttributeName: TABLES.usage.sortKey, KeyType: 'RANGE' },
+      ],
+    }),
+  );
   const bucket = `${prefix}-media`;
   await s3.send(new CreateBucketCommand({ Bucket: bucket }));
   const queues: LocalResources['queues'] = {};
@@ -130,6 +152,7 @@ export async function createLocalResources(
     [ENV.JOBS_TABLE]: tables.jobs,
     [ENV.KEYS_TABLE]: tables.keys,
     [ENV.TENANTS_TABLE]: tables.tenants,
+    [ENV.USAGE_TABLE]: tables.usage,
     [ENV.IDEMPOTENCY_TABLE]: tables.idempotency,
     [ENV.RATE_LIMITS_TABLE]: tables.rateLimits,
     [ENV.MEDIA_BUCKET]: bucket,

@@ -86,6 +86,8 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
     default_steps: 28,
     default_guidance_scale: 7,
     output_formats: ['png', 'jpeg', 'webp'],
+    // 10 millicredits per megapixel-step: one 1 MP image at 28 steps costs 0.280 credits.
+    price: { millicredits_per_megapixel_step: 10, minimum_millicredits: 1 },
   };
   const emulators = await startEmulators();
   let edge: EdgeServer | null = null;

@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { after, before, test } from 'node:test';
-import { GetCommand } from '@aws-sdk/lib-dynamodb';
-import { ENV, type KeyRecord } from '@sd3/shared';
-import { type EdgeStack, startEdgeStack } from '../../edge/src/test-support/edge-stack.js';
+import { GetCommand, PutCommand } from '@aws-sdk/lib-dynamodb';
+import { EDGE_ENV, ENV, type KeyRecord, type TenantRecord, usageSortKey } from '@sd3/shared';
+import { type EdgeStack, startEdgeStack, TEST_MODELS } from '../../edge/src/test-support/edge-stack.js';
 
 const BIN = new URL('../bin/sd3-admin.js', import.meta.url).pathname;
 
@@ -152,7 +152,7 @@ test('bad input exits 2 with a clear message and touches nothing', async () => {
     [['limits', 'set', 'aaaaaaaaaaaa'], /give --rpm and\/or --concurrency/],
     [['limits', 'set', 'aaaaaaaaaaaa', '--rpm', '5'], /no key aaaaaaaaaaaa/],
     [['keys', 'rotate'], /unknown command 'keys rotate'/],
-    [['credits', 'add'], /unknown command 'credits add'/],
+    [['credits', 'remove'], /unknown command 'credits remove'/],
     [['tenants', 'list', '--endpoint-dynamodb', 'not a url'], /not an http\(s\) URL/],
   ];
   for (const [args, message] of cases) {
@@ -179,5 +179,160 @@ test('--help on every command exits 0 and names its flags', async () => {
     const run = await admin([...args]);
     assert.equal(run.code, 0, args.join(' '));
     assert.ok(run.stdout.includes(flag), `${args.join(' ')} mentions ${flag}`);
+  }
+});
+
+test('credits add tops up a balance that the edge then enforces', async () => {
+  json(await admin(['tenants', 'create', '--name', 'Payer', '--id', 'ten_payer', '--json']));
+  const key = json<{ key: string }>(await admin(['keys', 'create', '--tenant', 'ten_payer', '--json']));
+  // tiny at its defaults costs ceil(1000 * 64 * 64 * 4 / 1e6) = 17 millicredits.
+  const priced = TEST_MODELS.map((m) =>
+    m.id === 'tiny' ? { ...m, price: { millicredits_per_megapixel_step: 1000 } } : m,
+  );
+  const { app } = s.appWith({ [EDGE_ENV.MODELS]: JSON.stringify(priced) });
+  const create = () =>
+    app.request('/v1/generations', {
+      method: 'POST',
+      headers: { authorization: `Bearer ${key.key}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ prompt: 'paid' }),
+    });
+  // No balance yet: not enforced.
+  assert.equal((await create()).status, 202);
+  const added = json<{ tenant: string; added: string; balance: string }>(
+    await admin(['credits', 'add', '--tenant', 'ten_payer', '--amount', '0.02', '--json']),
+  );
+  assert.deepEqual(added, { tenant: 'ten_payer', added: '0.020', balance: '0.020' });
+  assert.equal((await create()).status, 202);
+  assert.equal((await create()).status, 402);
+  const text = await admin(['credits', 'add', '--tenant', 'ten_payer', '--amount', '1']);
+  assert.equal(text.code, 0, text.stderr);
+  assert.equal(text.stdout.trim(), 'tenant ten_payer: added 1.000 credits, balance 1.003');
+  const stored = (
+    await s.doc.send(
+      new GetCommand({ TableName: s.resources.tables.tenants, Key: { tenantId: 'ten_payer' } }),
+    )
+  ).Item as TenantRecord;
+  assert.equal(stored.creditBalance, 1003);
+
+  for (const [args, message] of [
+    [
+      ['credits', 'add', '--tenant', 'ten_payer', '--amount', '0'],
+      /--amount: must be a number of credits above 0/,
+    ],
+    [['credits', 'add', '--tenant', 'ten_payer', '--amount', '1.0001'], /at most 3 decimals/],
+    [['credits', 'add', '--tenant', 'ten_payer', '--amount', '-5'], /--amount/],
+    [['credits', 'add', '--amount', '5'], /--tenant is required/],
+    [['credits', 'add', '--tenant', 'ten_nobody', '--amount', '5'], /no tenant ten_nobody/],
+  ] as const) {
+    const run = await admin([...args]);
+    assert.equal(run.code, 2, `${args.join(' ')}: ${run.stderr}`);
+    assert.match(run.stderr, message);
+  }
+  assert.equal(
+    (
+      (
+        await s.doc.send(
+          new GetCommand({ TableName: s.resources.tables.tenants, Key: { tenantId: 'ten_payer' } }),
+        )
+      ).Item as TenantRecord
+    ).creditBalance,
+    1003,
+  );
+  const help = await admin(['credits', 'add', '--help']);
+  assert.equal(help.code, 0);
+  assert.match(help.stdout, /--amount/);
+});
+
+test('usage export writes the ledger of a period as CSV or JSON', async () => {
+  const item = (ts: string, jobId: string, user: string | undefined, charge: number) => ({
+    tenantId: 'ten_export',
+    sk: usageSortKey(Date.parse(ts), jobId),
+    jobId,
+    ts,
+    keyId: 'key1',
+    ...(user !== undefined ? { user } : {}),
+    model: 'tiny',
+    status: 'succeeded',
+    images: 1,
+    megapixels: 0.0041,
+    steps: 4,
+    quote: charge,
+    charge,
+  });
+  for (const u of [
+    item('2026-02-28T23:59:59.000Z', 'gen_before', 'x', 5),
+    item('2026-03-01T00:00:00.000Z', 'gen_one', 'alice, "the admin"', 1250),
+    item('2026-03-15T10:00:00.000Z', 'gen_two', '=cmd', 7),
+    item('2026-04-01T00:00:00.000Z', 'gen_after', undefined, 9),
+  ]) {
+    await s.doc.send(new PutCommand({ TableName: s.resources.tables.usage, Item: u }));
+  }
+  const csv = await admin([
+    'usage',
+    'export',
+    '--tenant',
+    'ten_export',
+    '--from',
+    '2026-03-01',
+    '--to',
+    '2026-04-01',
+  ]);
+  assert.equal(csv.code, 0, csv.stderr);
+  assert.deepEqual(csv.stdout.trim().split('\n'), [
+    'ts,job_id,key_id,user,model,status,images,megapixels,steps,quote,charge',
+    '2026-03-01T00:00:00.000Z,gen_one,key1,"alice, ""the admin""",tiny,succeeded,1,0.0041,4,1.250,1.250',
+    "2026-03-15T10:00:00.000Z,gen_two,key1,'=cmd,tiny,succeeded,1,0.0041,4,0.007,0.007",
+  ]);
+  const rows = json<{ job_id: string; charge: string; user: string }[]>(
+    await admin([
+      'usage',
+      'export',
+      '--tenant',
+      'ten_export',
+      '--from',
+      '2026-03-01',
+      '--to',
+      '2026-04-01',
+      '--format',
+      'json',
+    ]),
+  );
+  assert.deepEqual(
+    rows.map((r) => [r.job_id, r.charge]),
+    [
+      ['gen_one', '1.250'],
+      ['gen_two', '0.007'],
+    ],
+  );
+  const none = await admin([
+    'usage',
+    'export',
+    '--tenant',
+    'ten_nobody',
+    '--from',
+    '2026-03-01',
+    '--to',
+    '2026-04-01',
+  ]);
+  assert.equal(none.stdout.trim(), 'ts,job_id,key_id,user,model,status,images,megapixels,steps,quote,charge');
+  for (const [args, message] of [
+    [['usage', 'export', '--from', '2026-03-01', '--to', '2026-04-01'], /--tenant is required/],
+    [
+      ['usage', 'export', '--tenant', 't', '--from', 'March', '--to', '2026-04-01'],
+      /--from: "March" is not an ISO 8601 date/,
+    ],
+    [
+      ['usage', 'export', '--tenant', 't', '--from', '2026-04-01', '--to', '2026-03-01'],
+      /--to: must be after --from/,
+    ],
+    [['usage', 'export', '--tenant', 't', '--from', '2025-01-01', '--to', '2026-04-01'], /at most 366 days/],
+    [
+      ['usage', 'export', '--tenant', 't', '--from', '2026-03-01', '--to', '2026-04-01', '--format', 'xml'],
+      /--format: must be csv or json/,
+    ],
+  ] as const) {
+    const run = await admin([...args]);
+    assert.equal(run.code, 2, `${args.join(' ')}: ${run.stderr}`);
+    assert.match(run.stderr, message);
   }
 });

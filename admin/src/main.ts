@@ -9,12 +9,20 @@
 import { type ParseArgsConfig, parseArgs } from 'node:util';
 import { ENV } from '@sd3/shared';
 import { type AdminCommand, type AdminIo, type Env, UsageError } from './command.js';
+import { creditCommands } from './commands/credits.js';
 import { keyCommands } from './commands/keys.js';
 import { limitCommands } from './commands/limits.js';
 import { tenantCommands } from './commands/tenants.js';
+import { usageCommands } from './commands/usage.js';
 import { AdminInputError, AdminStore, type StoreConfig } from './store.js';
 
-export const COMMANDS: readonly AdminCommand[] = [...tenantCommands, ...keyCommands, ...limitCommands];
+export const COMMANDS: readonly AdminCommand[] = [
+  ...tenantCommands,
+  ...keyCommands,
+  ...limitCommands,
+  ...creditCommands,
+  ...usageCommands,
+];
 
 const COMMON_OPTIONS = {
   json: { type: 'boolean' },
@@ -26,8 +34,8 @@ const COMMON_OPTIONS = {
 
 const COMMON_HELP = `common flags:
   --json                     machine-readable output
-  --tables-prefix P          tables P-tenants and P-keys (the local stack uses "sd3");
-                             otherwise ${ENV.TENANTS_TABLE} and ${ENV.KEYS_TABLE} name them
+  --tables-prefix P          tables P-tenants, P-keys and P-usage (the local stack uses "sd3");
+                             otherwise ${ENV.TENANTS_TABLE}, ${ENV.KEYS_TABLE} and ${ENV.USAGE_TABLE} name them
   --endpoint-dynamodb URL    DynamoDB endpoint (default ${ENV.AWS_ENDPOINT_DYNAMODB}, else AWS)
   --region R                 AWS region (default AWS_REGION)
   -h, --help                 this help`;
@@ -53,6 +61,8 @@ function storeConfig(values: Record<string, unknown>, env: Env): StoreConfig {
   }
   const keys = prefix !== undefined ? `${prefix}-keys` : env[ENV.KEYS_TABLE];
   const tenants = prefix !== undefined ? `${prefix}-tenants` : env[ENV.TENANTS_TABLE];
+  // Only `usage export` needs it; that command says so when it is missing.
+  const usage = prefix !== undefined ? `${prefix}-usage` : env[ENV.USAGE_TABLE];
   if (!keys || !tenants) {
     throw new UsageError(
       `name the tables with --tables-prefix or ${ENV.KEYS_TABLE} and ${ENV.TENANTS_TABLE} (the stack outputs KeysTable and TenantsTable)`,
@@ -72,7 +82,7 @@ function storeConfig(values: Record<string, unknown>, env: Env): StoreConfig {
   const secretAccessKey = env['AWS_SECRET_ACCESS_KEY'];
   const sessionToken = env['AWS_SESSION_TOKEN'];
   return {
-    tables: { keys, tenants },
+    tables: { keys, tenants, ...(usage ? { usage } : {}) },
     ...(region ? { region } : {}),
     ...(endpoint ? { endpoint } : {}),
     // An emulator needs some credentials; in AWS the default chain finds them.

@@ -8,13 +8,22 @@ import {
   DynamoDBDocumentClient,
   GetCommand,
   PutCommand,
+  QueryCommand,
   ScanCommand,
   UpdateCommand,
 } from '@aws-sdk/lib-dynamodb';
-import { type KeyLimits, type KeyRecord, TABLES, type TenantRecord } from '@sd3/shared';
+import {
+  ENV,
+  type KeyLimits,
+  type KeyRecord,
+  TABLES,
+  type TenantRecord,
+  type UsageRecord,
+  usageSortKey,
+} from '@sd3/shared';
 
 export interface StoreConfig {
-  tables: { keys: string; tenants: string };
+  tables: { keys: string; tenants: string; usage?: string };
   region?: string;
   endpoint?: string;
   credentials?: { accessKeyId: string; secretAccessKey: string; sessionToken?: string };
@@ -109,6 +118,30 @@ export class AdminStore {
     });
   }
 
+  /**
+   * Adds `millicredits` to a tenant's prepaid balance (an atomic ADD, safe beside concurrent
+   * reservations); a tenant without a balance gets one, so its creates are enforced from now on.
+   */
+  async addCredits(tenantId: string, millicredits: number): Promise<TenantRecord> {
+    try {
+      const out = await this.doc.send(
+        new UpdateCommand({
+          TableName: this.config.tables.tenants,
+          Key: { [TABLES.tenants.partitionKey]: tenantId },
+          UpdateExpression: 'ADD creditBalance :n',
+          ConditionExpression: 'attribute_exists(#pk)',
+          ExpressionAttributeNames: { '#pk': TABLES.tenants.partitionKey },
+          ExpressionAttributeValues: { ':n': millicredits },
+          ReturnValues: 'ALL_NEW',
+        }),
+      );
+      return out.Attributes as TenantRecord;
+    } catch (err) {
+      if (err instanceof ConditionalCheckFailedException) throw new AdminInputError(`no tenant ${tenantId}`);
+      throw err;
+    }
+  }
+
   async setLimits(keyId: string, change: LimitChange): Promise<KeyRecord> {
     const sets: string[] = [];
     const removes: string[] = [];
@@ -153,6 +186,34 @@ export class AdminStore {
       if (err instanceof ConditionalCheckFailedException) throw new AdminInputError(`no key ${keyId}`);
       throw err;
     }
+  }
+
+  /** A tenant's usage-ledger items settled in [fromMs, toMs), oldest first. */
+  async usage(tenantId: string, fromMs: number, toMs: number): Promise<UsageRecord[]> {
+    const table = this.config.tables.usage;
+    if (!table) {
+      throw new AdminInputError(`name the usage table with --tables-prefix or ${ENV.USAGE_TABLE}`);
+    }
+    const items: UsageRecord[] = [];
+    let start: Record<string, unknown> | undefined;
+    do {
+      const out = await this.doc.send(
+        new QueryCommand({
+          TableName: table,
+          KeyConditionExpression: '#t = :t AND #sk BETWEEN :from AND :to',
+          ExpressionAttributeNames: { '#t': TABLES.usage.partitionKey, '#sk': TABLES.usage.sortKey },
+          ExpressionAttributeValues: {
+            ':t': tenantId,
+            ':from': usageSortKey(fromMs, ''),
+            ':to': usageSortKey(toMs - 1, '~'),
+          },
+          ...(start ? { ExclusiveStartKey: start } : {}),
+        }),
+      );
+      items.push(...((out.Items ?? []) as UsageRecord[]));
+      start = out.LastEvaluatedKey;
+    } while (start);
+    return items;
   }
 
   private async scan<T>(

@@ -18,6 +18,7 @@ export class Data extends Construct {
   readonly tenants: dynamodb.TableV2;
   readonly idempotency: dynamodb.TableV2;
   readonly rateLimits: dynamodb.TableV2;
+  readonly usage: dynamodb.TableV2;
 
   constructor(scope: Construct, id: string, props: DataProps) {
     super(scope, id);
@@ -71,9 +72,15 @@ export class Data extends Construct {
       partitionKey: { name: TABLES.rateLimits.partitionKey, type: S },
       timeToLiveAttribute: TABLES.ttlAttribute,
     });
+    // The usage ledger: one item per settled job, read per tenant and time range (GET /v1/usage).
+    this.usage = new dynamodb.TableV2(this, 'Usage', {
+      ...common,
+      partitionKey: { name: TABLES.usage.partitionKey, type: S },
+      sortKey: { name: TABLES.usage.sortKey, type: S },
+    });
   }
 
   get all(): dynamodb.TableV2[] {
-    return [this.jobs, this.keys, this.tenants, this.idempotency, this.rateLimits];
+    return [this.jobs, this.keys, this.tenants, this.idempotency, this.rateLimits, this.usage];
   }
 }

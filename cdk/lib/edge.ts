@@ -130,6 +130,7 @@ export class Edge extends Construct {
         [ENV.TENANTS_TABLE]: data.tenants.tableName,
         [ENV.IDEMPOTENCY_TABLE]: data.idempotency.tableName,
         [ENV.RATE_LIMITS_TABLE]: data.rateLimits.tableName,
+        [ENV.USAGE_TABLE]: data.usage.tableName,
         [ENV.MEDIA_BUCKET]: storage.mediaBucket.bucketName,
         [ENV.JOB_QUEUES]: Stack.of(this).toJsonString(
           Object.fromEntries(config.models.map((m) => [m.id, queues.model(m.id).jobs.queueUrl])),

@@ -230,6 +230,8 @@ export class GpuService extends Construct {
         [ENV.DLQ_URL]: dlq.queueUrl,
         [ENV.EVENTS_QUEUE_URL]: queues.events.queueUrl,
         [ENV.JOBS_TABLE]: data.jobs.tableName,
+        [ENV.TENANTS_TABLE]: data.tenants.tableName,
+        [ENV.USAGE_TABLE]: data.usage.tableName,
         [ENV.MEDIA_BUCKET]: storage.mediaBucket.bucketName,
         [ENV.MODEL_ID]: model.id,
         [ENV.MODEL_DIR]: modelDir,
@@ -399,6 +401,10 @@ export class GpuService extends Construct {
     );
     add('SendEvents', ['sqs:SendMessage'], [r.events.queueArn]);
     add('UpdateJobs', ['dynamodb:GetItem', 'dynamodb:UpdateItem'], [r.data.jobs.tableArn]);
+    // Settlement refunds go back to the tenant's credit balance.
+    add('SettleCredits', ['dynamodb:GetItem', 'dynamodb:UpdateItem'], [r.data.tenants.tableArn]);
+    // One usage-ledger item per settled job (a conditional put, never an overwrite).
+    add('WriteUsage', ['dynamodb:PutItem'], [r.data.usage.tableArn]);
     add('ReadInputs', ['s3:GetObject'], [r.storage.mediaBucket.arnForObjects(`${MEDIA_PREFIXES.inputs}*`)]);
     add(
       'WriteOutputs',

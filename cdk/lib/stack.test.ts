@@ -109,6 +109,7 @@ function idsOf(s: Synth) {
     taskRole: logicalIdOf(s, 'AWS::IAM::Role', 'TaskTaskRole'),
     instanceRole: logicalIdOf(s, 'AWS::IAM::Role', 'InstanceRole'),
     tenantsTable: logicalIdOf(s, 'AWS::DynamoDB::GlobalTable', 'DataTenants'),
+    usageTable: logicalIdOf(s, 'AWS::DynamoDB::GlobalTable', 'DataUsage'),
     eventsQueue: Object.keys(s.json.Resources).find(
       (k) => s.json.Resources[k]!.Type === 'AWS::SQS::Queue' && /^Queuesevents[0-9A-F]{8}$/.test(k),
     )!,
@@ -177,7 +178,7 @@ describe('both presets', () => {
     });
 
     test(`${s.config.preset}: tables follow shared TABLES, with TTL and point-in-time recovery`, () => {
-      s.template.resourceCountIs('AWS::DynamoDB::GlobalTable', 5);
+      s.template.resourceCountIs('AWS::DynamoDB::GlobalTable', 6);
       for (const [, t] of Object.entries(s.template.findResources('AWS::DynamoDB::GlobalTable'))) {
         assert.deepEqual(t['Properties'].Replicas[0].PointInTimeRecoverySpecification, {
           PointInTimeRecoveryEnabled: true,
@@ -220,6 +221,12 @@ describe('both presets', () => {
           KeySchema: [{ AttributeName: key, KeyType: 'HASH' }],
         });
       }
+      s.template.hasResourceProperties('AWS::DynamoDB::GlobalTable', {
+        KeySchema: [
+          { AttributeName: TABLES.usage.partitionKey, KeyType: 'HASH' },
+          { AttributeName: TABLES.usage.sortKey, KeyType: 'RANGE' },
+        ],
+      });
     });
 
     test(`${s.config.preset}: jobs queue with DLQ redrive and heartbeat-sized visibility; events queue`, () => {
@@ -250,6 +257,7 @@ describe('both presets', () => {
         ENV.TENANTS_TABLE,
         ENV.IDEMPOTENCY_TABLE,
         ENV.RATE_LIMITS_TABLE,
+        ENV.USAGE_TABLE,
         ENV.MEDIA_BUCKET,
         ENV.JOB_QUEUES,
         ENV.SIGNING_KEYS,
@@ -324,6 +332,8 @@ describe('both presets', () => {
         ENV.JOB_QUEUE_URL,
         ENV.DLQ_URL,
         ENV.JOBS_TABLE,
+        ENV.TENANTS_TABLE,
+        ENV.USAGE_TABLE,
         ENV.MEDIA_BUCKET,
         ENV.MODEL_ID,
         ENV.MODEL_DIR,
@@ -455,16 +465,26 @@ describe('IAM boundaries', () => {
     );
   });
 
-  test('the runner reads inputs and its model, writes outputs, updates jobs; nothing more', () => {
+  test('the runner reads inputs and its model, writes outputs, updates jobs, settles credits; nothing more', () => {
     const gets = allowed(runner, 's3:GetObject').flatMap((g) => g.resources);
     assert.deepEqual(gets.sort(), [`${id.media}.Arn/inputs/*`, `${id.models}.Arn/sd3-medium/*`].sort());
     const puts = allowed(runner, 's3:PutObject').flatMap((g) => g.resources);
     assert.deepEqual(puts, [`${id.media}.Arn/outputs/*`], 'runner cannot PutObject inputs/');
     const dynamo = runner.filter((g) => g.actions.some((a) => a.startsWith('dynamodb:')));
-    assert.deepEqual(dynamo.flatMap((g) => g.actions).sort(), ['dynamodb:GetItem', 'dynamodb:UpdateItem']);
+    assert.deepEqual([...new Set(dynamo.flatMap((g) => g.actions))].sort(), [
+      'dynamodb:GetItem',
+      'dynamodb:PutItem',
+      'dynamodb:UpdateItem',
+    ]);
+    // Jobs, the tenants' credit balances (settlement refunds) and the usage ledger.
     assert.deepEqual(
-      dynamo.flatMap((g) => g.resources),
-      [`${id.jobsTable}.Arn`],
+      [...new Set(dynamo.flatMap((g) => g.resources))].sort(),
+      [`${id.jobsTable}.Arn`, `${id.tenantsTable}.Arn`, `${id.usageTable}.Arn`].sort(),
+    );
+    // PutItem only on the ledger.
+    assert.deepEqual(
+      allowed(runner, 'dynamodb:PutItem').flatMap((g) => g.resources),
+      [`${id.usageTable}.Arn`],
     );
     for (const g of runner) assert.ok(!g.resources.includes('*'), `runner wildcard resource: ${g.actions}`);
     assert.deepEqual(allowed(runner, 's3:DeleteObject'), []);

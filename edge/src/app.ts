@@ -16,6 +16,7 @@ import { registerEventRoutes } from './routes/events.js';
 import { registerGenerationRoutes } from './routes/generations.js';
 import { registerMetaRoutes } from './routes/meta.js';
 import { registerOpenAiRoutes } from './routes/openai-images.js';
+import { registerUsageRoutes } from './routes/usage.js';
 import { registerWebhookRoutes } from './routes/webhooks.js';
 
 function routeMatcher(app: Hono<AppEnv>): (path: string) => string[] {
@@ -63,6 +64,7 @@ export function createApp(input: EdgeDeps): Hono<AppEnv> {
   registerEventRoutes(app, context);
   registerWebhookRoutes(app, context);
   registerOpenAiRoutes(app, context);
+  registerUsageRoutes(app, context);
   registerMetaRoutes(app, context);
 
   const allowedMethods = routeMatcher(app);

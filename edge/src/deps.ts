@@ -16,6 +16,7 @@ import { z } from 'zod';
 import { createJsonLogger, type Logger } from './logger.js';
 import type { DeliveryStore } from './notifier/delivery-store.js';
 import {
+  type BillingStore,
   type EventPublisher,
   type IdempotencyStore,
   type JobQueue,
@@ -24,6 +25,7 @@ import {
   noEventPublisher,
   type ObjectStore,
   type RateLimitStore,
+  type UsageStore,
 } from './ports/index.js';
 
 export interface Clock {
@@ -65,6 +67,10 @@ export interface EdgeDeps {
   events?: EventPublisher;
   /** The webhook delivery log (GET/POST /v1/generations/{id}/webhooks); null: not served. */
   deliveries?: DeliveryStore | null;
+  /** Tenant credit balances; null: quotes are still recorded on jobs but nothing is reserved. */
+  billing?: BillingStore | null;
+  /** The usage ledger (GET /v1/usage); null: the route answers 404. */
+  usage?: UsageStore | null;
   models: ModelInfo[];
   /** Used when a request names no model. */
   defaultModel: string;
@@ -207,6 +213,8 @@ export function resolveDeps(deps: EdgeDeps): ResolvedDeps {
     rateLimits: deps.rateLimits,
     events: deps.events ?? noEventPublisher,
     deliveries: deps.deliveries ?? null,
+    billing: deps.billing ?? null,
+    usage: deps.usage ?? null,
     models: deps.models,
     defaultModel: deps.defaultModel,
     signing: deps.signing,

@@ -12,6 +12,8 @@ export const ENV = {
   IDEMPOTENCY_TABLE: 'SD3_IDEMPOTENCY_TABLE',
   /** Per-key request counters and running-job slots (pay-per-use issue). */
   RATE_LIMITS_TABLE: 'SD3_RATE_LIMITS_TABLE',
+  /** The usage ledger: one item per settled job (pay-per-use issue). */
+  USAGE_TABLE: 'SD3_USAGE_TABLE',
   /** S3 bucket for inputs and outputs (prefixes inputs/ and outputs/). */
   MEDIA_BUCKET: 'SD3_MEDIA_BUCKET',
   /** JSON map model id -> jobs queue URL. */
@@ -58,6 +60,8 @@ export const TABLES = {
   idempotency: { partitionKey: 'scope' },
   /** Item keys are built by `rpmWindowItemKey` / `jobSlotsItemKey` (contracts/key-limits.ts). */
   rateLimits: { partitionKey: 'pk' },
+  /** Usage ledger: partition tenantId, sort `sk` = `<completedAt, 13 digits>#<jobId>` (usageSortKey). */
+  usage: { partitionKey: 'tenantId', sortKey: 'sk' },
   /** TTL attribute (epoch seconds) on jobs, idempotency records and rate-limit windows. */
   ttlAttribute: 'expiresAt',
 } as const;

@@ -1,6 +1,7 @@
 /** Contracts shared by the edge and the GPU runner. No AWS SDK, no onnxruntime: it ships in the edge bundle. */
 export * from './config-keys.js';
 export * from './contracts/api-key.js';
+export * from './contracts/billing.js';
 export * from './contracts/generation-request.js';
 export * from './contracts/job.js';
 export * from './contracts/job-record.js';

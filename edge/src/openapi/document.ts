@@ -6,6 +6,8 @@
 import { ERROR_CODES, LIMITS, ModelInfoSchema } from '@sd3/shared';
 import { z } from 'zod';
 import { ListQuerySchema } from '../routes/generations.js';
+// Importing the usage routes also registers their UsageReport schema.
+import { USAGE_MAX_RANGE_DAYS, UsageQuerySchema } from '../routes/usage.js';
 // Registers the webhook schemas (meta ids) in the global registry.
 import '../routes/webhooks.js';
 
@@ -74,10 +76,10 @@ function checkReferences(doc: Json): void {
   if (missing.size > 0) throw new Error(`OpenAPI references unknown schemas: ${[...missing].join(', ')}`);
 }
 
-function queryParameters(): Json[] {
-  return Object.entries(ListQuerySchema.shape).map(([name, schema]) => {
+function queryParameters(shape: Record<string, z.ZodType> = ListQuerySchema.shape): Json[] {
+  return Object.entries(shape).map(([name, schema]) => {
     const { $schema: _s, description, ...rest } = z.toJSONSchema(schema, { io: 'input' }) as Json;
-    return { name, in: 'query', required: false, description, schema: rest };
+    return { name, in: 'query', required: !schema.safeParse(undefined).success, description, schema: rest };
   });
 }
 
@@ -122,12 +124,17 @@ export function buildOpenApiDocument(options: { serverUrl?: string } = {}): Json
           requestBody: { required: true, content: json('GenerationRequest') },
           responses: {
             '200': {
-              description: 'Finished within Prefer: wait, or a replay of a finished job',
+              description:
+                'Finished within Prefer: wait, or a replay of a finished job; with `dry_run: true` the price quote ' +
+                '(`{ object: "quote", model, params, usage, quote, currency }`) and nothing is created',
               content: json('Generation'),
             },
             '202': { description: 'Queued', content: json('Generation') },
             ...bodyErrors,
             ...authErrors,
+            '402': problem(
+              'insufficient_credits: the quote is more than the prepaid balance (`quote` and `balance` say by how much)',
+            ),
             '409': problem('Idempotency-Key reused with a different body, or still in progress'),
             '503': problem('The job could not be queued (it is marked failed); retry after Retry-After'),
           },
@@ -245,6 +252,20 @@ export function buildOpenApiDocument(options: { serverUrl?: string } = {}): Json
             ...bodyErrors,
             ...authErrors,
             '504': problem('Not finished in time; `generation_id` and Location say where to poll'),
+          },
+        },
+      },
+      '/v1/usage': {
+        get: {
+          tags: ['meta'],
+          operationId: 'getUsage',
+          summary: "The caller's tenant's settled usage and charges, summed per day, key or user",
+          description: `Range [from, to), at most ${USAGE_MAX_RANGE_DAYS} days. Needs the \`read\` or \`generate\` scope.`,
+          parameters: queryParameters(UsageQuerySchema.shape),
+          responses: {
+            '200': { description: 'The usage report', content: json('UsageReport') },
+            '400': problem('A bad from, to or group_by'),
+            ...authErrors,
           },
         },
       },

@@ -1,3 +1,4 @@
+export type { BillingStore, Reservation } from './billing-store.js';
 export { type EventPublisher, noEventPublisher } from './event-publisher.js';
 export type { IdempotencyRecord, IdempotencyStore } from './idempotency-store.js';
 export type { JobQueue, QueueMessage } from './job-queue.js';
@@ -11,3 +12,4 @@ export {
 export type { KeyStore } from './key-store.js';
 export type { ObjectStore } from './object-store.js';
 export type { RateLimitStore, WindowHit } from './rate-limit-store.js';
+export type { UsageStore } from './usage-store.js';

@@ -1,5 +1,5 @@
 /** The native job routes: create, get, list, cancel. */
-import { isTerminal, JOB_STATUSES, type JobRecord, LIMITS, nextEvent } from '@sd3/shared';
+import { isTerminal, JOB_STATUSES, type JobRecord, LIMITS, nextEvent, terminalCostData } from '@sd3/shared';
 import type { Context, Hono } from 'hono';
 import { z } from 'zod';
 import { ApiError } from '../errors/api-error.js';
@@ -8,9 +8,9 @@ import { requireKey } from '../http/auth.js';
 import { fieldErrors } from '../http/field-errors.js';
 import { parseIdempotencyKey, parsePreferWait } from '../http/headers.js';
 import { readJsonBody } from '../http/json-body.js';
-import { submitGeneration, validateGenerationRequest } from '../services/create-job.js';
+import { quoteOf, submitGeneration, validateGenerationRequest } from '../services/create-job.js';
 import { decodeCursor, encodeCursor } from '../services/cursor.js';
-import { loadJob, waitForTerminal } from '../services/job-access.js';
+import { loadJob, settle, waitForTerminal } from '../services/job-access.js';
 import { publishJobEvent } from '../services/job-events.js';
 import { toPublicJob } from '../services/job-view.js';
 import type { RouteContext } from './context.js';
@@ -53,6 +53,10 @@ export function registerGenerationRoutes(app: Hono<AppEnv>, { deps, keyCache }: 
     const wait = parsePreferWait(c.req.header('prefer'));
     const body = await readJsonBody(c.req.raw, LIMITS.maxBodyBytes);
     const validated = validateGenerationRequest(deps, body);
+    if (validated.request.dry_run === true) {
+      // A quote only: no key reservation, no slot, no credits, no job.
+      return c.json(quoteOf(validated), 200);
+    }
     const { record, replayed } = await submitGeneration(deps, c.get('caller'), validated, {
       ...(idempotencyKey !== undefined ? { idempotencyKey } : {}),
       rawBody: body,
@@ -105,13 +109,13 @@ export function registerGenerationRoutes(app: Hono<AppEnv>, { deps, keyCache }: 
         const event = nextEvent(
           record,
           'generation.canceled',
-          { status: 'canceled', reason: 'canceled while queued' },
+          { status: 'canceled', reason: 'canceled while queued', ...terminalCostData(record, 'canceled') },
           now,
         );
         const canceled = await deps.jobs.cancelQueued(record, event, now);
         if (canceled) {
           await publishJobEvent(deps, canceled, event);
-          return c.json(await toPublicJob(deps, canceled), 200);
+          return c.json(await toPublicJob(deps, await settle(deps, canceled)), 200);
         }
       } else {
         const requested = record.cancelRequested ? record : await deps.jobs.requestCancel(id, now);

@@ -48,6 +48,7 @@ test('/openapi.json is OpenAPI 3.1 with every route, the bearer scheme and probl
     'GET /v1/generations/{id}/events',
     'GET /v1/generations/{id}/webhooks',
     'GET /v1/models',
+    'GET /v1/usage',
     'POST /v1/generations',
     'POST /v1/generations/{id}/cancel',
     'POST /v1/generations/{id}/webhooks/resend',

@@ -7,6 +7,7 @@
  */
 import {
   canonicalJson,
+  formatCredits,
   type GenerationRequest,
   GenerationRequestSchema,
   JOB_RETENTION_SECONDS,
@@ -20,6 +21,7 @@ import {
   normalizeRequest,
   inputImageKey as objectKeyForInput,
   outputPrefix,
+  quoteMillicredits,
   REQUEST_ID_MESSAGE_ATTRIBUTE,
   serializeEnvelope,
   signEnvelope,
@@ -83,6 +85,28 @@ export function validateGenerationRequest(
     );
   }
   return { request: parsed.data, model, params: normalized.params };
+}
+
+/** The dry_run answer: the price of this request on its model (credits, decimal strings). */
+export function quoteOf(input: ValidatedRequest) {
+  const quote = quoteFor(input.model, input.params);
+  return {
+    object: 'quote' as const,
+    model: input.model.id,
+    params: input.params,
+    usage: {
+      images: input.params.n,
+      megapixels: (input.params.width * input.params.height) / 1e6,
+      steps: input.params.steps,
+    },
+    quote: quote === undefined ? '0.000' : formatCredits(quote),
+    currency: 'credits' as const,
+  };
+}
+
+/** Millicredits, or undefined for a model without a price (free). */
+export function quoteFor(model: ModelInfo, params: NormalizedParams): number | undefined {
+  return model.price ? quoteMillicredits(model.price, params) : undefined;
 }
 
 async function sha256Hex(text: string): Promise<string> {
@@ -217,10 +241,34 @@ export async function submitGeneration(
     await releaseIdempotency();
     throw err;
   }
-  const release = async () => {
+  const releaseSlotAndKey = async () => {
     await releaseIdempotency();
     await releaseJobSlot(deps, caller.keyId, jobId, now);
   };
+
+  // Reserve the quote with one conditional write on the tenant, before the job exists: concurrent
+  // creates can never take the balance below zero.
+  const quote = quoteFor(model, params);
+  let reserved = false;
+  if (quote !== undefined && quote > 0 && deps.billing) {
+    let reservation: Awaited<ReturnType<NonNullable<ResolvedDeps['billing']>['reserve']>>;
+    try {
+      reservation = await deps.billing.reserve(caller.tenantId, quote);
+    } catch (err) {
+      await releaseSlotAndKey();
+      throw err;
+    }
+    if (reservation.kind === 'insufficient') {
+      await releaseSlotAndKey();
+      throw new ApiError(
+        'insufficient_credits',
+        `this generation costs ${formatCredits(quote)} credits and the balance is ${formatCredits(reservation.balance)}`,
+        { extensions: { quote: formatCredits(quote), balance: formatCredits(reservation.balance) } },
+      );
+    }
+    reserved = reservation.kind === 'reserved';
+  }
+  const release = releaseSlotAndKey;
 
   const inputKey = image ? objectKeyForInput(caller.tenantId, jobId, image.ext) : undefined;
   const base = { jobId, events: [] };
@@ -241,12 +289,20 @@ export async function submitGeneration(
     events: [nextEvent(base, 'generation.queued', { status: 'queued', model: model.id }, now)],
     queuedModel: model.id,
     expiresAt: Math.floor(now / 1000) + JOB_RETENTION_SECONDS,
+    ...(quote !== undefined ? { quote } : {}),
+    ...(reserved ? { reserved: true } : {}),
   };
   try {
     if (image && inputKey) await deps.objects.put(inputKey, image.bytes, image.contentType);
     await deps.jobs.create(record);
   } catch (err) {
     await release();
+    // No job holds the reservation: give it back directly.
+    if (reserved && quote !== undefined) {
+      await deps.billing?.release(caller.tenantId, quote).catch((e: unknown) => {
+        deps.logger.log('error', 'could not release the credit reservation', { job_id: jobId, error: e });
+      });
+    }
     throw err;
   }
 

@@ -3,7 +3,7 @@
  * neither be probed nor enumerated. A queued job whose message was never recorded long after its
  * creation (the edge died between the write and the send) is failed here, so no job waits forever.
  */
-import { isTerminal, type JobRecord, nextEvent } from '@sd3/shared';
+import { isTerminal, type JobRecord, nextEvent, terminalCostData } from '@sd3/shared';
 import type { ResolvedDeps } from '../deps.js';
 import { ApiError } from '../errors/api-error.js';
 import { publishJobEvent } from './job-events.js';
@@ -25,18 +25,39 @@ export async function failEnqueue(
   for (let attempt = 0; attempt < 5 && current && current.status === 'queued'; attempt++) {
     const now = deps.clock.now();
     const error = { code: 'enqueue_failed', message };
-    const event = nextEvent(current, 'generation.failed', { status: 'failed', error }, now);
+    const event = nextEvent(
+      current,
+      'generation.failed',
+      { status: 'failed', error, ...terminalCostData(current, 'failed') },
+      now,
+    );
     const failed = await deps.jobs.failQueued(current, error, event, now);
     if (failed) {
       await publishJobEvent(deps, failed, event);
-      return failed;
+      return settle(deps, failed);
     }
     current = await deps.jobs.get(record.jobId);
   }
   return current ?? record;
 }
 
+/**
+ * Completes a terminal job's pending refund (idempotent); never fails the caller's request: a
+ * failure is logged and the next read or writer completes it.
+ */
+export async function settle(deps: ResolvedDeps, record: JobRecord): Promise<JobRecord> {
+  if (record.settlement !== 'pending' || !deps.billing) return record;
+  try {
+    await deps.billing.completeSettlement(record);
+    return { ...record, settlement: 'done' };
+  } catch (err) {
+    deps.logger.log('error', 'could not complete the settlement', { job_id: record.jobId, error: err });
+    return record;
+  }
+}
+
 async function reconcile(deps: ResolvedDeps, record: JobRecord): Promise<JobRecord> {
+  if (isTerminal(record.status)) return settle(deps, record);
   const stale =
     record.status === 'queued' &&
     record.enqueuedAt === undefined &&

@@ -3,7 +3,7 @@
  * every read with the TTL the request asked for (bounded by LIMITS); the queue position comes from
  * the sparse queuedByModel index and is null unless the job is queued.
  */
-import { type Job, type JobRecord, LIMITS } from '@sd3/shared';
+import { type Job, type JobRecord, jobCost, LIMITS } from '@sd3/shared';
 import type { ResolvedDeps } from '../deps.js';
 
 const iso = (ms: number | undefined) => (ms === undefined ? null : new Date(ms).toISOString());
@@ -56,5 +56,6 @@ export async function toPublicJob(deps: ResolvedDeps, record: JobRecord): Promis
     usage: { images: records.length, megapixels: Math.round(megapixels * 1e4) / 1e4, steps },
     user: record.user ?? null,
     webhook_url: record.webhookUrl ?? null,
+    cost: jobCost(record),
   };
 }

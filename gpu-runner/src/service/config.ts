@@ -19,6 +19,10 @@ export interface RunnerConfig {
   dlqUrl: string;
   /** The events queue for webhooks; unset: no events are sent. */
   eventsQueueUrl: string | undefined;
+  /** Tenants table: settlement refunds go back to credit balances (optional). */
+  tenantsTable: string | undefined;
+  /** Usage ledger (optional). */
+  usageTable: string | undefined;
   jobsTable: string;
   mediaBucket: string;
   signingKeys: SigningKeys;
@@ -69,6 +73,8 @@ export interface RunnerConfigInput {
   queueUrl?: Raw;
   dlqUrl?: Raw;
   eventsQueueUrl?: Raw;
+  tenantsTable?: Raw;
+  usageTable?: Raw;
   jobsTable?: Raw;
   mediaBucket?: Raw;
   signingKeys?: Raw;
@@ -100,6 +106,8 @@ export const CONFIG_ENV_NAMES: Record<keyof RunnerConfigInput, string> = {
   queueUrl: ENV.JOB_QUEUE_URL,
   dlqUrl: ENV.DLQ_URL,
   eventsQueueUrl: ENV.EVENTS_QUEUE_URL,
+  tenantsTable: ENV.TENANTS_TABLE,
+  usageTable: ENV.USAGE_TABLE,
   jobsTable: ENV.JOBS_TABLE,
   mediaBucket: ENV.MEDIA_BUCKET,
   signingKeys: ENV.SIGNING_KEYS,
@@ -213,6 +221,14 @@ function bool(fallback: boolean) {
 const Schema = z.object({
   queueUrl: required(),
   dlqUrl: required(),
+  tenantsTable: z
+    .union([z.string(), z.number(), z.boolean()])
+    .optional()
+    .transform((v) => (present(v) ? String(v) : undefined)),
+  usageTable: z
+    .union([z.string(), z.number(), z.boolean()])
+    .optional()
+    .transform((v) => (present(v) ? String(v) : undefined)),
   eventsQueueUrl: z
     .union([z.string(), z.number(), z.boolean()])
     .optional()
@@ -291,6 +307,8 @@ export function parseRunnerConfig(
     queueUrl: c.queueUrl,
     dlqUrl: c.dlqUrl,
     eventsQueueUrl: c.eventsQueueUrl,
+    tenantsTable: c.tenantsTable,
+    usageTable: c.usageTable,
     jobsTable: c.jobsTable,
     mediaBucket: c.mediaBucket,
     signingKeys: c.signingKeys,

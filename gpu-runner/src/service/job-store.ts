@@ -22,7 +22,10 @@ import {
   type JobRecord,
   type JobTimings,
   nextEvent,
+  settlementFields,
+  terminalCostData,
 } from '@sd3/shared';
+import { completeSettlement } from './settlement.js';
 
 export interface JobError {
   code: string;
@@ -86,6 +89,13 @@ export interface DynamoJobStoreOptions {
    * queue publisher for webhooks). Must not throw; it is not awaited by the write.
    */
   onEvent?: (record: JobRecord, event: JobEvent) => void;
+  /**
+   * The tenants table: refunds of settled jobs go back to the tenant's credit balance. Without it
+   * charges are still recorded on the jobs, and a pending refund is completed by the edge on read.
+   */
+  tenantsTable?: string;
+  /** The usage ledger: each settled job writes one item there. */
+  usageTable?: string;
 }
 
 interface Change {
@@ -140,6 +150,8 @@ export class DynamoJobStore implements JobStore {
   private readonly leaseMs: number;
   private readonly now: () => number;
   private readonly onEvent: ((record: JobRecord, event: JobEvent) => void) | undefined;
+  private readonly tenantsTable: string | undefined;
+  private readonly usageTable: string | undefined;
   /** The last record this store wrote or read, so a write in the common case needs no read first. */
   private last: JobRecord | undefined;
 
@@ -150,6 +162,42 @@ export class DynamoJobStore implements JobStore {
     this.leaseMs = options.leaseMs;
     this.now = options.now ?? Date.now;
     this.onEvent = options.onEvent;
+    this.tenantsTable = options.tenantsTable;
+    this.usageTable = options.usageTable;
+  }
+
+  /** Completes a pending refund (idempotent); a failure is left for the next reader to complete. */
+  private async settle(record: JobRecord): Promise<void> {
+    if (record.settlement !== 'pending' || !this.tenantsTable) return;
+    try {
+      await completeSettlement(
+        this.ddb,
+        {
+          tenants: this.tenantsTable,
+          jobs: this.table,
+          ...(this.usageTable ? { usage: this.usageTable } : {}),
+        },
+        record,
+        this.now(),
+      );
+    } catch {
+      // The job stays `pending`; the edge completes it on the next read, a redelivery here.
+    }
+  }
+
+  /** SET clauses and values for the charge decided with a terminal write (none for a free job). */
+  private static billing(
+    rec: JobRecord,
+    outcome: 'succeeded' | 'failed' | 'canceled',
+    stepsCompleted = 0,
+    totalSteps = 1,
+  ): { set: string[]; values: Record<string, unknown> } {
+    const fields = settlementFields(rec, outcome, stepsCompleted, totalSteps);
+    if (!('charge' in fields)) return { set: [], values: {} };
+    return {
+      set: ['#charge = :charge', '#refund = :refund', '#settlement = :settlement'],
+      values: { ':charge': fields.charge, ':refund': fields.refund, ':settlement': fields.settlement },
+    };
   }
 
   async get(jobId: string): Promise<JobRecord | undefined> {
@@ -255,6 +303,8 @@ export class DynamoJobStore implements JobStore {
     );
     if (result.ok) return { kind: 'claimed', record: result.record };
     if (result.reason === 'missing' || !result.record) return { kind: 'missing' };
+    // A redelivery after a finish whose refund did not complete (a crash in between) completes it.
+    if (result.reason === 'terminal') await this.settle(result.record);
     return { kind: result.reason, record: result.record };
   }
 
@@ -291,11 +341,14 @@ export class DynamoJobStore implements JobStore {
     status: 'succeeded' | 'failed' | 'canceled',
     fields: Record<string, unknown>,
     data: Record<string, unknown>,
+    steps: { completed: number; total: number } = { completed: 0, total: 1 },
   ): Promise<boolean> {
     const result = await this.mutate<'lost'>(jobId, (rec) => {
       if (!this.heldByMe(rec)) return { refuse: 'lost' };
-      const set = ['#status = :final', '#completedAt = :now'];
-      const values: Record<string, unknown> = { ':final': status };
+      // The charge is part of the terminal write: decided exactly once, with the transition.
+      const bill = DynamoJobStore.billing(rec, status, steps.completed, steps.total);
+      const set = ['#status = :final', '#completedAt = :now', ...bill.set];
+      const values: Record<string, unknown> = { ':final': status, ...bill.values };
       for (const [name, value] of Object.entries(fields)) {
         set.push(`#${name} = :${name}`);
         values[`:${name}`] = value;
@@ -306,10 +359,14 @@ export class DynamoJobStore implements JobStore {
           remove: ['#leaseUntil'],
           condition: HELD_BY_ME,
           values,
-          event: { type: `generation.${status}`, data },
+          event: {
+            type: `generation.${status}`,
+            data: { ...data, ...terminalCostData(rec, status, steps.completed, steps.total) },
+          },
         },
       };
     });
+    if (result.ok) await this.settle(result.record);
     return result.ok;
   }
 
@@ -353,6 +410,7 @@ export class DynamoJobStore implements JobStore {
       'canceled',
       { progress: { step: stepsCompleted, totalSteps }, ...(t ? { timings: t } : {}) },
       { steps_completed: stepsCompleted, total_steps: totalSteps, ...(t ? { timings: t } : {}) },
+      { completed: stepsCompleted, total: totalSteps },
     );
   }
 
@@ -378,18 +436,21 @@ export class DynamoJobStore implements JobStore {
       (rec, now) => {
         if (isTerminal(rec.status)) return { refuse: 'terminal' };
         if (!this.claimable(rec, now)) return { refuse: 'held' };
+        const bill = DynamoJobStore.billing(rec, 'failed');
         return {
           change: {
-            set: ['#status = :failed', '#error = :error', '#completedAt = :now'],
+            set: ['#status = :failed', '#error = :error', '#completedAt = :now', ...bill.set],
             remove: ['#queuedModel', '#leaseUntil'],
             condition: CLAIMABLE,
-            values: { ':failed': 'failed', ':error': error },
-            event: { type: 'generation.failed', data: { error } },
+            values: { ':failed': 'failed', ':error': error, ...bill.values },
+            event: { type: 'generation.failed', data: { error, ...terminalCostData(rec, 'failed') } },
           },
         };
       },
       true,
     );
+    if (result.ok) await this.settle(result.record);
+    else if (result.reason === 'terminal' && result.record) await this.settle(result.record);
     return result.ok ? 'failed' : result.reason;
   }
 }

@@ -143,6 +143,8 @@ export async function startRunner(config: RunnerConfig, deps: RunnerDeps = {}): 
     table: config.jobsTable,
     runnerId: config.runnerId,
     leaseMs: config.leaseMs,
+    ...(config.tenantsTable ? { tenantsTable: config.tenantsTable } : {}),
+    ...(config.usageTable ? { usageTable: config.usageTable } : {}),
     ...(publisher ? { onEvent: (record, event) => publisher.publish(record, event) } : {}),
   });
   const jobHandler = new JobHandler({

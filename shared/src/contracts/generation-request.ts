@@ -4,6 +4,7 @@
  * by `normalizeRequest`.
  */
 import { z } from 'zod';
+import { ModelPriceSchema } from './billing.js';
 
 export const OUTPUT_FORMATS = ['png', 'jpeg', 'webp'] as const;
 export type OutputFormat = (typeof OUTPUT_FORMATS)[number];
@@ -87,6 +88,7 @@ export const GenerationRequestSchema = z
     webhook_events: z.array(z.enum(EVENT_TYPES)).min(1).optional(),
     user: z.string().min(1).max(LIMITS.userChars).optional().describe('Your end-user id, for usage reports'),
     output_ttl_seconds: z.number().int().min(LIMITS.minOutputTtl).max(LIMITS.maxOutputTtl).optional(),
+    dry_run: z.boolean().optional().describe('true: answer 200 with the price quote and create nothing'),
   })
   .superRefine((r, ctx) => {
     if (r.aspect_ratio && (r.width !== undefined || r.height !== undefined)) {
@@ -123,6 +125,7 @@ export const ModelInfoSchema = z
     default_steps: z.number().int(),
     default_guidance_scale: z.number(),
     output_formats: z.array(z.enum(OUTPUT_FORMATS)),
+    price: ModelPriceSchema.optional().describe('Absent: generations on this model are free'),
   })
   .meta({ id: 'Model' });
 export type ModelInfo = z.infer<typeof ModelInfoSchema>;

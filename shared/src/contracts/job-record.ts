@@ -13,6 +13,7 @@
  *   runner finish        running (runnerId = me) -> succeeded | failed | canceled
  *   runner               any non-terminal -> failed for a forged/expired envelope or after the last attempt
  */
+import type { SettlementState } from './billing.js';
 import type { EventType, NormalizedParams, OutputFormat } from './generation-request.js';
 import type { JobEvent, JobStatus, JobTimings } from './job.js';
 import { eventId } from './job.js';
@@ -62,6 +63,14 @@ export interface JobRecord {
   queuedModel?: string;
   /** DynamoDB TTL, epoch seconds. */
   expiresAt: number;
+  /** Price quote in millicredits (contracts/billing.ts); absent for a free model. */
+  quote?: number;
+  /** True when the quote was taken from the tenant's creditBalance at create (refunds go back there). */
+  reserved?: boolean;
+  /** Set by the terminal write, exactly once: millicredits charged and refunded (quote = charge + refund). */
+  charge?: number;
+  refund?: number;
+  settlement?: SettlementState;
 }
 
 /** Jobs are kept for 30 days after creation. */
@@ -91,6 +100,14 @@ export interface TenantRecord {
   webhookSecret?: string;
   /** A previous secret still signing during a rotation (deliveries carry both signatures). */
   webhookSecretPrevious?: string;
+  /**
+   * Prepaid balance in millicredits. Absent: no prepaid balance is enforced (jobs run, charges are
+   * still recorded on the jobs); present: every create reserves its quote from it and is refused
+   * (402) when the balance is short. Never negative.
+   */
+  creditBalance?: number;
+  /** Job ids whose refund was applied to creditBalance but not yet confirmed on the job. */
+  pendingRefunds?: Set<string>;
 }
 
 export const KEY_SCOPES = ['generate', 'read', 'admin'] as const;

@@ -1,5 +1,6 @@
 /** The generation job as the API returns it, and the event objects of SSE, webhooks and history. */
 import { z } from 'zod';
+import { JobCostSchema } from './billing.js';
 import { EVENT_TYPES, NormalizedParamsSchema, OUTPUT_FORMATS } from './generation-request.js';
 
 export const JOB_STATUSES = ['queued', 'running', 'succeeded', 'failed', 'canceled'] as const;
@@ -56,6 +57,7 @@ export const JobSchema = z
     usage: z.object({ images: z.number().int(), megapixels: z.number(), steps: z.number().int() }),
     user: z.string().nullable(),
     webhook_url: z.string().nullable(),
+    cost: JobCostSchema.nullable().describe('null for a free model'),
   })
   .meta({ id: 'Generation' });
 export type Job = z.infer<typeof JobSchema>;

@@ -11,10 +11,12 @@ import { EDGE_ENV, ENV, ModelInfoSchema, parseSigningKeys, type SigningKeys } fr
 import { z } from 'zod';
 import { describeIssues, type EdgeDeps } from '../../deps.js';
 import { DynamoDeliveryStore } from '../../notifier/delivery-store.js';
+import { DynamoBillingStore } from './dynamo-billing-store.js';
 import { DynamoIdempotencyStore } from './dynamo-idempotency-store.js';
 import { DynamoJobStore } from './dynamo-job-store.js';
 import { DynamoKeyStore } from './dynamo-key-store.js';
 import { DynamoRateLimitStore } from './dynamo-rate-limit-store.js';
+import { DynamoUsageStore } from './dynamo-usage-store.js';
 import { S3ObjectStore } from './s3-object-store.js';
 import { SqsEventPublisher } from './sqs-event-publisher.js';
 import { SqsJobQueue } from './sqs-job-queue.js';
@@ -59,6 +61,10 @@ const EnvSchema = z.object({
   [ENV.IDEMPOTENCY_TABLE]: z.string().min(1),
   [ENV.RATE_LIMITS_TABLE]: z.string().min(1),
   [ENV.MEDIA_BUCKET]: z.string().min(1),
+  /** Optional: without it no credit balance is reserved (quotes are still recorded). */
+  [ENV.TENANTS_TABLE]: z.string().min(1).optional(),
+  /** Optional: without it no usage ledger is written and GET /v1/usage is not served. */
+  [ENV.USAGE_TABLE]: z.string().min(1).optional(),
   /** Optional: without it the edge sends no events (no webhooks). */
   [ENV.EVENTS_QUEUE_URL]: z
     .string()
@@ -137,6 +143,8 @@ export function createAwsDeps(env: Env, overrides: Partial<EdgeDeps> = {}): AwsD
     ...(e[ENV.AWS_ENDPOINT_S3] ? { endpoint: e[ENV.AWS_ENDPOINT_S3], forcePathStyle: true } : {}),
   });
   const models = e[EDGE_ENV.MODELS];
+  const tenantsTable = e[ENV.TENANTS_TABLE];
+  const usageTable = e[ENV.USAGE_TABLE];
   const eventsQueueUrl = e[ENV.EVENTS_QUEUE_URL];
   const defaultModel = e[EDGE_ENV.DEFAULT_MODEL] ?? (models.find((m) => m.default) ?? models[0]!).id;
   return {
@@ -147,6 +155,14 @@ export function createAwsDeps(env: Env, overrides: Partial<EdgeDeps> = {}): AwsD
     queue: new SqsJobQueue(sqs, e[ENV.JOB_QUEUES]),
     ...(eventsQueueUrl ? { events: new SqsEventPublisher(sqs, eventsQueueUrl) } : {}),
     deliveries: new DynamoDeliveryStore(doc, e[ENV.JOBS_TABLE]),
+    billing: tenantsTable
+      ? new DynamoBillingStore(doc, {
+          tenants: tenantsTable,
+          jobs: e[ENV.JOBS_TABLE],
+          ...(usageTable ? { usage: usageTable } : {}),
+        })
+      : null,
+    usage: usageTable ? new DynamoUsageStore(doc, usageTable) : null,
     objects: new S3ObjectStore(s3, e[ENV.MEDIA_BUCKET]),
     models,
     defaultModel,

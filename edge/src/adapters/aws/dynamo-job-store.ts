@@ -8,7 +8,7 @@ import {
   type QueryCommandInput,
   UpdateCommand,
 } from '@aws-sdk/lib-dynamodb';
-import { type JobEvent, type JobRecord, TABLES } from '@sd3/shared';
+import { type JobEvent, type JobRecord, settlementFields, TABLES } from '@sd3/shared';
 import {
   JobExistsError,
   type JobPage,
@@ -24,6 +24,19 @@ function isConditionFailure(err: unknown): boolean {
     err instanceof ConditionalCheckFailedException ||
     (err instanceof Error && err.name === 'ConditionalCheckFailedException')
   );
+}
+
+/**
+ * The settlement attributes of a terminal write from queued (nothing ran: full refund). They are part
+ * of the status write itself, so the charge is decided exactly once with the transition.
+ */
+function billingUpdate(current: JobRecord, outcome: 'failed' | 'canceled') {
+  const fields = settlementFields(current, outcome);
+  if (!('charge' in fields)) return { set: '', values: {} };
+  return {
+    set: ', charge = :charge, refund = :refund, settlement = :settlement',
+    values: { ':charge': fields.charge, ':refund': fields.refund, ':settlement': fields.settlement },
+  };
 }
 
 export class DynamoJobStore implements JobStore {
@@ -142,15 +155,16 @@ export class DynamoJobStore implements JobStore {
   }
 
   cancelQueued(current: JobRecord, event: JobEvent, at: number): Promise<JobRecord | null> {
+    const bill = billingUpdate(current, 'canceled');
     return this.conditional({
       TableName: this.table,
       Key: { [J.partitionKey]: current.jobId },
       // size(events) pins the event sequence, so two writers never reuse an event id.
       ConditionExpression: '#s = :queued AND size(events) = :n',
-      UpdateExpression:
-        'SET #s = :canceled, completedAt = :at, updatedAt = :at, events = list_append(events, :ev) REMOVE #q',
+      UpdateExpression: `SET #s = :canceled, completedAt = :at, updatedAt = :at, events = list_append(events, :ev)${bill.set} REMOVE #q`,
       ExpressionAttributeNames: { '#s': 'status', '#q': J.queuedKey },
       ExpressionAttributeValues: {
+        ...bill.values,
         ':queued': 'queued',
         ':canceled': 'canceled',
         ':n': current.events.length,
@@ -177,14 +191,15 @@ export class DynamoJobStore implements JobStore {
     event: JobEvent,
     at: number,
   ): Promise<JobRecord | null> {
+    const bill = billingUpdate(current, 'failed');
     return this.conditional({
       TableName: this.table,
       Key: { [J.partitionKey]: current.jobId },
       ConditionExpression: '#s = :queued AND size(events) = :n',
-      UpdateExpression:
-        'SET #s = :failed, #e = :err, completedAt = :at, updatedAt = :at, events = list_append(events, :ev) REMOVE #q',
+      UpdateExpression: `SET #s = :failed, #e = :err, completedAt = :at, updatedAt = :at, events = list_append(events, :ev)${bill.set} REMOVE #q`,
       ExpressionAttributeNames: { '#s': 'status', '#e': 'error', '#q': J.queuedKey },
       ExpressionAttributeValues: {
+        ...bill.values,
         ':queued': 'queued',
         ':failed': 'failed',
         ':n': current.events.length,

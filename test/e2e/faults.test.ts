@@ -6,11 +6,13 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { SendMessageCommand } from '@aws-sdk/client-sqs';
-import { DynamoDBDocumentClient, PutCommand } from '@aws-sdk/lib-dynamodb';
+import { DynamoDBDocumentClient, GetCommand, PutCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { newJobId } from '@sd3/edge';
 import { ENV, type JobRecord, nextEvent, outputPrefix, serializeEnvelope, signEnvelope } from '@sd3/shared';
 import { localClients } from '../../local/resources.js';
@@ -119,6 +121,80 @@ test('a runner killed mid-job: the job still completes exactly once after redeli
     assert.equal(types.filter((t) => t === 'generation.started').length, 2, types.join(','));
   } finally {
     await second.stop();
+  }
+});
+
+test('a runner killed mid-job with a paying tenant and a webhook: charged once, notified once', async () => {
+  const { dynamodb } = localClients(stack.emulators);
+  const doc = DynamoDBDocumentClient.from(dynamodb);
+  const initial = 10_000_000; // millicredits
+  await doc.send(
+    new UpdateCommand({
+      TableName: stack.resources.tables.tenants,
+      Key: { tenantId: stack.apiKey.tenantId },
+      UpdateExpression: 'SET creditBalance = :b',
+      ExpressionAttributeValues: { ':b': initial },
+    }),
+  );
+  const deliveries: { id: string | undefined; type: string }[] = [];
+  const receiver = createServer((req, res) => {
+    let body = '';
+    req.on('data', (c: Buffer) => {
+      body += c.toString('utf8');
+    });
+    req.on('end', () => {
+      deliveries.push({
+        id: req.headers['webhook-id'] as string | undefined,
+        type: (JSON.parse(body) as { type: string }).type,
+      });
+      res.writeHead(200).end();
+    });
+  });
+  await new Promise<void>((resolve) => receiver.listen(0, '127.0.0.1', resolve));
+  const port = (receiver.address() as AddressInfo).port;
+  const first = await stack.startRunner();
+  const from = new Date().toISOString();
+  try {
+    const created = await api.create({ ...LONG, webhook_url: `http://127.0.0.1:${port}/hook` });
+    assert.equal(created.status, 202, JSON.stringify(created.body));
+    await api.waitFor(created.body.id, 60_000, (j) => j.status === 'running' && (j.progress?.step ?? 0) >= 1);
+    await first.kill();
+    const second = await stack.startRunner();
+    try {
+      const job = await api.waitFor(created.body.id, 90_000);
+      assert.equal(job.status, 'succeeded', JSON.stringify(job.error));
+      const cost = (job as unknown as { cost: { quote: string; charge: string } }).cost;
+      assert.equal(cost.charge, cost.quote);
+      const quoteMc = Math.round(Number(cost.quote) * 1000);
+      const tenant = await doc.send(
+        new GetCommand({
+          TableName: stack.resources.tables.tenants,
+          Key: { tenantId: stack.apiKey.tenantId },
+        }),
+      );
+      assert.equal(tenant.Item!['creditBalance'], initial - quoteMc);
+      // The notifier delivers the terminal event once; wait long enough for a duplicate to show up.
+      const deadline = Date.now() + 15_000;
+      while (Date.now() < deadline && !deliveries.some((d) => d.type === 'generation.succeeded')) {
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      await new Promise((r) => setTimeout(r, 2_000));
+      const succeeded = deliveries.filter((d) => d.type === 'generation.succeeded');
+      assert.equal(succeeded.length, 1, JSON.stringify(deliveries));
+      // Exactly one usage item for the job, with the charge.
+      const usage = await api.request<{ total: { generations: number; charge: string } }>(
+        'GET',
+        `/v1/usage?from=${from}&to=${new Date(Date.now() + 60_000).toISOString()}&group_by=key`,
+      );
+      assert.equal(usage.status, 200, JSON.stringify(usage.body));
+      assert.equal(usage.body.total.generations, 1, JSON.stringify(usage.body));
+      assert.equal(usage.body.total.charge, cost.charge);
+    } finally {
+      await second.stop();
+    }
+  } finally {
+    receiver.close();
+    dynamodb.destroy();
   }
 });
 

@@ -42,6 +42,8 @@ describe('presets', () => {
     const infos = modelInfos(resolveConfig('dev'));
     for (const m of infos) ModelInfoSchema.parse(m);
     assert.equal(infos.filter((m) => m.default).length, 1);
+    // The preset's price reaches GET /v1/models (and the quotes) in the edge's shape.
+    assert.deepEqual(infos[0]!.price, { millicredits_per_megapixel_step: 40, minimum_millicredits: 100 });
   });
 });
 

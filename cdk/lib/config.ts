@@ -29,6 +29,13 @@ const ModelApiSchema = z.strictObject({
   defaultSteps: z.number().int().positive(),
   defaultGuidanceScale: z.number().nonnegative(),
   outputFormats: z.array(z.enum(['png', 'jpeg', 'webp'])).min(1),
+  /** Credits charged per megapixel-step (in millicredits); absent: the model is free. */
+  price: z
+    .strictObject({
+      millicreditsPerMegapixelStep: z.number().int().min(0).max(1_000_000),
+      minimumMillicredits: z.number().int().min(0).optional(),
+    })
+    .optional(),
 });
 
 export const ModelConfigSchema = z
@@ -194,6 +201,8 @@ const SD3_MEDIUM: z.input<typeof ModelConfigSchema> = {
     defaultSteps: 28,
     defaultGuidanceScale: 7,
     outputFormats: ['png', 'jpeg', 'webp'],
+    // About 1.2 credits for a 1024x1024, 28-step image; credits are your own unit of account.
+    price: { millicreditsPerMegapixelStep: 40, minimumMillicredits: 100 },
   },
 };
 
@@ -341,5 +350,15 @@ export function modelInfos(config: DeployConfig) {
     default_steps: m.api.defaultSteps,
     default_guidance_scale: m.api.defaultGuidanceScale,
     output_formats: m.api.outputFormats,
+    ...(m.api.price
+      ? {
+          price: {
+            millicredits_per_megapixel_step: m.api.price.millicreditsPerMegapixelStep,
+            ...(m.api.price.minimumMillicredits !== undefined
+              ? { minimum_millicredits: m.api.price.minimumMillicredits }
+              : {}),
+          },
+        }
+      : {}),
   }));
 }

@@ -336,3 +336,73 @@ test('usage export writes the ledger of a period as CSV or JSON', async () => {
     assert.match(run.stderr, message);
   }
 });
+
+test('caps set: a monthly spend cap the edge enforces, then removed', async () => {
+  json(await admin(['tenants', 'create', '--name', 'Capped', '--id', 'ten_capped', '--json']));
+  const key = json<{ key: string }>(await admin(['keys', 'create', '--tenant', 'ten_capped', '--json']));
+  // tiny at its defaults costs 17 millicredits.
+  const priced = TEST_MODELS.map((m) =>
+    m.id === 'tiny' ? { ...m, price: { millicredits_per_megapixel_step: 1000 } } : m,
+  );
+  const { app } = s.appWith({ [EDGE_ENV.MODELS]: JSON.stringify(priced) });
+  const create = () =>
+    app.request('/v1/generations', {
+      method: 'POST',
+      headers: { authorization: `Bearer ${key.key}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ prompt: 'capped' }),
+    });
+  const month = new Date().toISOString().slice(0, 7);
+  const set = json<{ tenant: string; monthly_spend_cap: string | null; month: string; spent: string }>(
+    await admin(['caps', 'set', '--tenant', 'ten_capped', '--monthly', '0.04', '--json']),
+  );
+  assert.deepEqual(set, { tenant: 'ten_capped', monthly_spend_cap: '0.040', month, spent: '0.000' });
+  assert.equal((await create()).status, 202);
+  assert.equal((await create()).status, 202);
+  const refused = await create();
+  assert.equal(refused.status, 402);
+  assert.equal(((await refused.json()) as { code: string }).code, 'spend_cap_exceeded');
+  const stored = (
+    await s.doc.send(
+      new GetCommand({ TableName: s.resources.tables.tenants, Key: { tenantId: 'ten_capped' } }),
+    )
+  ).Item as TenantRecord;
+  assert.deepEqual(
+    [stored.monthlySpendCap, stored.spentThisMonth, stored.creditBalance],
+    [40, 34, undefined],
+  );
+
+  const raised = await admin(['caps', 'set', '--tenant', 'ten_capped', '--monthly', '1']);
+  assert.equal(raised.code, 0, raised.stderr);
+  assert.equal(
+    raised.stdout.trim(),
+    `tenant ten_capped: monthly spend cap 1.000 credits (0.034 spent in ${month})`,
+  );
+  assert.equal((await create()).status, 202);
+  const removed = await admin(['caps', 'set', '--tenant', 'ten_capped', '--monthly', 'none']);
+  assert.equal(removed.code, 0, removed.stderr);
+  assert.match(removed.stdout, /monthly spend cap removed/);
+  const after = (
+    await s.doc.send(
+      new GetCommand({ TableName: s.resources.tables.tenants, Key: { tenantId: 'ten_capped' } }),
+    )
+  ).Item as TenantRecord;
+  assert.equal(after.monthlySpendCap, undefined);
+
+  for (const [args, message] of [
+    [
+      ['caps', 'set', '--tenant', 'ten_capped', '--monthly', 'lots'],
+      /--monthly: must be a number of credits/,
+    ],
+    [['caps', 'set', '--tenant', 'ten_capped', '--monthly', '1.0001'], /--monthly/],
+    [['caps', 'set', '--tenant', 'ten_capped'], /--monthly is required/],
+    [['caps', 'set', '--monthly', '5'], /--tenant is required/],
+    [['caps', 'set', '--tenant', 'ten_nobody', '--monthly', '5'], /no tenant ten_nobody/],
+  ] as const) {
+    const run = await admin([...args]);
+    assert.equal(run.code, 2, `${args.join(' ')}: ${run.stderr}`);
+    assert.match(run.stderr, message);
+  }
+  const help = await admin(['caps', 'set', '--help']);
+  assert.equal(help.code, 0);
+  assert.match(help.stdout, /--monthly CREDITS\|none/);
+});

@@ -9,6 +9,7 @@
 import { type ParseArgsConfig, parseArgs } from 'node:util';
 import { ENV } from '@sd3/shared';
 import { type AdminCommand, type AdminIo, type Env, UsageError } from './command.js';
+import { capCommands } from './commands/caps.js';
 import { creditCommands } from './commands/credits.js';
 import { keyCommands } from './commands/keys.js';
 import { limitCommands } from './commands/limits.js';
@@ -21,6 +22,7 @@ export const COMMANDS: readonly AdminCommand[] = [
   ...keyCommands,
   ...limitCommands,
   ...creditCommands,
+  ...capCommands,
   ...usageCommands,
 ];
 

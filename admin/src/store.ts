@@ -142,6 +142,30 @@ export class AdminStore {
     }
   }
 
+  /**
+   * Sets (millicredits) or removes (null) a tenant's monthly spend cap. The month's spend counter is
+   * kept: a new cap applies to what was already reserved this month.
+   */
+  async setSpendCap(tenantId: string, millicredits: number | null): Promise<TenantRecord> {
+    try {
+      const out = await this.doc.send(
+        new UpdateCommand({
+          TableName: this.config.tables.tenants,
+          Key: { [TABLES.tenants.partitionKey]: tenantId },
+          UpdateExpression: millicredits === null ? 'REMOVE monthlySpendCap' : 'SET monthlySpendCap = :c',
+          ConditionExpression: 'attribute_exists(#pk)',
+          ExpressionAttributeNames: { '#pk': TABLES.tenants.partitionKey },
+          ...(millicredits === null ? {} : { ExpressionAttributeValues: { ':c': millicredits } }),
+          ReturnValues: 'ALL_NEW',
+        }),
+      );
+      return out.Attributes as TenantRecord;
+    } catch (err) {
+      if (err instanceof ConditionalCheckFailedException) throw new AdminInputError(`no tenant ${tenantId}`);
+      throw err;
+    }
+  }
+
   async setLimits(keyId: string, change: LimitChange): Promise<KeyRecord> {
     const sets: string[] = [];
     const removes: string[] = [];

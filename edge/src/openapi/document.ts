@@ -133,7 +133,9 @@ export function buildOpenApiDocument(options: { serverUrl?: string } = {}): Json
             ...bodyErrors,
             ...authErrors,
             '402': problem(
-              'insufficient_credits: the quote is more than the prepaid balance (`quote` and `balance` say by how much)',
+              'insufficient_credits: the quote is more than the prepaid balance (`quote` and `balance` say by how much); ' +
+                'spend_cap_exceeded: the quote would take this UTC month past the monthly spend cap ' +
+                '(`quote`, `monthly_spend_cap`, `spent_this_month`, `month`)',
             ),
             '409': problem('Idempotency-Key reused with a different body, or still in progress'),
             '503': problem('The job could not be queued (it is marked failed); retry after Retry-After'),

@@ -8,6 +8,7 @@ import {
   type JobRecord,
   type KeyRecord,
   type ModelInfo,
+  spendMonthOf,
   type TenantRecord,
   usageSortKey,
 } from '@sd3/shared';
@@ -291,4 +292,107 @@ test('GET /v1/usage sums the ledger per day, key and user, for the caller tenant
       `${query}: ${JSON.stringify(errors)}`,
     );
   }
+});
+
+/** A tenant with a monthly spend cap (and optionally a balance and an existing month counter). */
+async function cappedTenant(cap: number, extra: Partial<TenantRecord> = {}) {
+  const t = await tenant(undefined);
+  await s.doc.send(
+    new PutCommand({
+      TableName: s.resources.tables.tenants,
+      Item: { tenantId: t.tenantId, name: 'cap test', createdAt: Date.now(), monthlySpendCap: cap, ...extra },
+    }),
+  );
+  return t;
+}
+
+async function tenantRecord(tenantId: string): Promise<TenantRecord> {
+  const out = await s.doc.send(
+    new GetCommand({ TableName: s.resources.tables.tenants, Key: { tenantId }, ConsistentRead: true }),
+  );
+  return out.Item as TenantRecord;
+}
+
+test('30 concurrent creates under a monthly cap for exactly 7: 7 accepted, 23 refused with spend_cap_exceeded', async () => {
+  // The counter is from an earlier month: the first write restarts it, the rest add to it.
+  const t = await cappedTenant(7 * QUOTE + QUOTE - 1, { spendMonth: '2000-01', spentThisMonth: 5 * QUOTE });
+  const responses = await Promise.all(
+    Array.from({ length: 30 }, (_, i) => post(app, '/v1/generations', t.token, { prompt: `capped ${i}` })),
+  );
+  const statuses = responses.map((r) => r.status);
+  assert.equal(statuses.filter((x) => x === 202).length, 7, `statuses: ${statuses.join(',')}`);
+  assert.equal(statuses.filter((x) => x === 402).length, 23);
+  const stored = await tenantRecord(t.tenantId);
+  assert.equal(stored.spentThisMonth, 7 * QUOTE);
+  assert.equal(stored.spendMonth, spendMonthOf(Date.now()));
+  assert.equal(stored.creditBalance, undefined);
+  const problem = (await responses.find((r) => r.status === 402)!.json()) as {
+    code: string;
+    detail: string;
+    monthly_spend_cap: string;
+    spent_this_month: string;
+  };
+  assert.equal(problem.code, 'spend_cap_exceeded');
+  assert.match(problem.detail, /monthly spend cap of 0\.135 credits/);
+  assert.equal(problem.monthly_spend_cap, '0.135');
+  assert.equal(problem.spent_this_month, '0.119');
+  const accepted = (await responses.find((r) => r.status === 202)!.json()) as { id: string };
+  const record = await s.runner.getRecord(accepted.id);
+  assert.equal(record.spendMonth, spendMonthOf(Date.now()));
+  assert.equal(record.reserved, undefined);
+});
+
+test('a counter left from an earlier month restarts at the first create of the new month', async () => {
+  const t = await cappedTenant(QUOTE, { spendMonth: '2000-01', spentThisMonth: QUOTE });
+  assert.equal((await post(app, '/v1/generations', t.token, { prompt: 'new month' })).status, 202);
+  const stored = await tenantRecord(t.tenantId);
+  assert.deepEqual([stored.spendMonth, stored.spentThisMonth], [spendMonthOf(Date.now()), QUOTE]);
+  assert.equal((await post(app, '/v1/generations', t.token, { prompt: 'over' })).status, 402);
+});
+
+test('a refund gives the cap headroom back once; with a balance too, both apply', async () => {
+  const t = await cappedTenant(QUOTE, { creditBalance: 10 * QUOTE });
+  const created = (await (await post(app, '/v1/generations', t.token, { prompt: 'a' })).json()) as {
+    id: string;
+  };
+  const refused = await post(app, '/v1/generations', t.token, { prompt: 'b' });
+  assert.equal(((await refused.json()) as { code: string }).code, 'spend_cap_exceeded');
+  assert.deepEqual(
+    [(await tenantRecord(t.tenantId)).creditBalance, (await tenantRecord(t.tenantId)).spentThisMonth],
+    [9 * QUOTE, QUOTE],
+  );
+  assert.equal((await post(app, `/v1/generations/${created.id}/cancel`, t.token, {})).status, 200);
+  // Reads complete the settlement again: still one refund.
+  for (let i = 0; i < 3; i++)
+    await app.request(`/v1/generations/${created.id}`, {
+      headers: { authorization: `Bearer ${t.token}` },
+    });
+  let stored = await tenantRecord(t.tenantId);
+  assert.deepEqual([stored.creditBalance, stored.spentThisMonth], [10 * QUOTE, 0]);
+  assert.equal((await post(app, '/v1/generations', t.token, { prompt: 'c' })).status, 202);
+
+  // The balance binds before the cap does.
+  const both = await cappedTenant(10 * QUOTE, { creditBalance: QUOTE });
+  assert.equal((await post(app, '/v1/generations', both.token, { prompt: 'd' })).status, 202);
+  const short = await post(app, '/v1/generations', both.token, { prompt: 'e' });
+  assert.equal(((await short.json()) as { code: string }).code, 'insufficient_credits');
+  stored = await tenantRecord(both.tenantId);
+  assert.deepEqual([stored.creditBalance, stored.spentThisMonth], [0, QUOTE]);
+});
+
+test('a refund after the month turned goes to the balance only, not to the new month counter', async () => {
+  const t = await cappedTenant(5 * QUOTE, { creditBalance: 5 * QUOTE });
+  const created = (await (await post(app, '/v1/generations', t.token, { prompt: 'late' })).json()) as {
+    id: string;
+  };
+  // Stand in for the month turning: the counter now belongs to another month.
+  await s.doc.send(
+    new PutCommand({
+      TableName: s.resources.tables.tenants,
+      Item: { ...(await tenantRecord(t.tenantId)), spendMonth: '2999-12', spentThisMonth: 2 * QUOTE },
+    }),
+  );
+  assert.equal((await post(app, `/v1/generations/${created.id}/cancel`, t.token, {})).status, 200);
+  const stored = await tenantRecord(t.tenantId);
+  assert.deepEqual([stored.creditBalance, stored.spentThisMonth], [5 * QUOTE, 2 * QUOTE]);
 });

@@ -29,6 +29,7 @@ import {
 import type { ResolvedDeps } from '../deps.js';
 import { ApiError } from '../errors/api-error.js';
 import { fieldErrors } from '../http/field-errors.js';
+import type { Reservation, ReservedFrom } from '../ports/index.js';
 import { decodeInputImage, type InputImage } from './input-image.js';
 import { failEnqueue } from './job-access.js';
 import { publishJobEvent } from './job-events.js';
@@ -247,13 +248,13 @@ export async function submitGeneration(
   };
 
   // Reserve the quote with one conditional write on the tenant, before the job exists: concurrent
-  // creates can never take the balance below zero.
+  // creates can never take the balance below zero nor the month's spend above the cap.
   const quote = quoteFor(model, params);
-  let reserved = false;
+  let reservedFrom: ReservedFrom | undefined;
   if (quote !== undefined && quote > 0 && deps.billing) {
-    let reservation: Awaited<ReturnType<NonNullable<ResolvedDeps['billing']>['reserve']>>;
+    let reservation: Reservation;
     try {
-      reservation = await deps.billing.reserve(caller.tenantId, quote);
+      reservation = await deps.billing.reserve(caller.tenantId, quote, now);
     } catch (err) {
       await releaseSlotAndKey();
       throw err;
@@ -266,7 +267,30 @@ export async function submitGeneration(
         { extensions: { quote: formatCredits(quote), balance: formatCredits(reservation.balance) } },
       );
     }
-    reserved = reservation.kind === 'reserved';
+    if (reservation.kind === 'over_cap') {
+      await releaseSlotAndKey();
+      const left = Math.max(0, reservation.cap - reservation.spent);
+      throw new ApiError(
+        'spend_cap_exceeded',
+        `this generation costs ${formatCredits(quote)} credits and would exceed the monthly spend cap of ` +
+          `${formatCredits(reservation.cap)} credits (${formatCredits(reservation.spent)} spent in ${reservation.month} UTC, ` +
+          `${formatCredits(left)} left)`,
+        {
+          extensions: {
+            quote: formatCredits(quote),
+            monthly_spend_cap: formatCredits(reservation.cap),
+            spent_this_month: formatCredits(reservation.spent),
+            month: reservation.month,
+          },
+        },
+      );
+    }
+    if (reservation.kind === 'reserved') {
+      reservedFrom = {
+        fromBalance: reservation.fromBalance,
+        ...(reservation.spendMonth !== undefined ? { spendMonth: reservation.spendMonth } : {}),
+      };
+    }
   }
   const release = releaseSlotAndKey;
 
@@ -290,7 +314,8 @@ export async function submitGeneration(
     queuedModel: model.id,
     expiresAt: Math.floor(now / 1000) + JOB_RETENTION_SECONDS,
     ...(quote !== undefined ? { quote } : {}),
-    ...(reserved ? { reserved: true } : {}),
+    ...(reservedFrom?.fromBalance ? { reserved: true } : {}),
+    ...(reservedFrom?.spendMonth !== undefined ? { spendMonth: reservedFrom.spendMonth } : {}),
   };
   try {
     if (image && inputKey) await deps.objects.put(inputKey, image.bytes, image.contentType);
@@ -298,8 +323,8 @@ export async function submitGeneration(
   } catch (err) {
     await release();
     // No job holds the reservation: give it back directly.
-    if (reserved && quote !== undefined) {
-      await deps.billing?.release(caller.tenantId, quote).catch((e: unknown) => {
+    if (reservedFrom && quote !== undefined) {
+      await deps.billing?.release(caller.tenantId, quote, reservedFrom).catch((e: unknown) => {
         deps.logger.log('error', 'could not release the credit reservation', { job_id: jobId, error: e });
       });
     }

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import { GetCommand, PutCommand, QueryCommand } from '@aws-sdk/lib-dynamodb';
-import type { JobRecord, TenantRecord, UsageRecord } from '@sd3/shared';
+import { GetCommand, PutCommand, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { type JobRecord, spendMonthOf, type TenantRecord, type UsageRecord } from '@sd3/shared';
 import { DynamoJobStore } from './job-store.js';
 import { completeSettlement } from './settlement.js';
 import { createLane, getJob, type Lane, type Stack, startStack, submitJob, TENANT } from './test-fixtures.js';
@@ -168,4 +168,53 @@ test('a crash after the terminal write: the refund is completed by the redeliver
   const items = (await usageItems()).filter((u) => u.jobId === jobId);
   assert.equal(items.length, 1);
   assert.equal(items[0]!.charge, 0);
+});
+
+test('monthly spend cap: a refund lowers the month counter once, and not after the month turned', async () => {
+  const month = spendMonthOf(Date.now());
+  const setCounter = (spendMonth: string, spent: number) =>
+    stack.clients.ddb.send(
+      new UpdateCommand({
+        TableName: lane.res.tables.tenants,
+        Key: { tenantId: TENANT },
+        UpdateExpression: 'SET monthlySpendCap = :c, spendMonth = :m, spentThisMonth = :s',
+        ExpressionAttributeValues: { ':c': 5000, ':m': spendMonth, ':s': spent },
+      }),
+    );
+  const tenant = async () =>
+    (
+      await stack.clients.ddb.send(
+        new GetCommand({
+          TableName: lane.res.tables.tenants,
+          Key: { tenantId: TENANT },
+          ConsistentRead: true,
+        }),
+      )
+    ).Item as TenantRecord;
+  await setCounter(month, 3000);
+  const before = await balance();
+  const { jobId } = await submitJob(stack, lane, {
+    record: { quote: 1000, reserved: true, spendMonth: month },
+  });
+  const s = store('r-cap');
+  assert.equal((await s.claim(jobId, { tenantId: TENANT })).kind, 'claimed');
+  const error = { code: 'internal', message: 'boom' };
+  assert.equal(await s.finishFailed(jobId, error), true);
+  // A redelivery completes the (already done) settlement again: nothing more comes back.
+  assert.equal(await store('r-cap-late').failNonTerminal(jobId, error), 'terminal');
+  // A stale pending copy completed again: the marker keeps it from a second refund.
+  await completeSettlement(
+    stack.clients.ddb,
+    { tenants: lane.res.tables.tenants, jobs: lane.res.tables.jobs },
+    { ...(await getJob(stack, lane, jobId)), settlement: 'pending' },
+  );
+  assert.deepEqual([(await tenant()).spentThisMonth, await balance()], [2000, before + 1000]);
+
+  // Reserved in a month that is over: the balance is refunded, the new month's counter is not touched.
+  const old = await submitJob(stack, lane, {
+    record: { quote: 1000, reserved: true, spendMonth: '2000-01' },
+  });
+  assert.equal((await s.claim(old.jobId, { tenantId: TENANT })).kind, 'claimed');
+  assert.equal(await s.finishFailed(old.jobId, error), true);
+  assert.deepEqual([(await tenant()).spentThisMonth, await balance()], [2000, before + 2000]);
 });

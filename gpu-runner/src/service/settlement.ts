@@ -2,8 +2,9 @@
  * The runner's half of settlement: completing a terminal job's `pending` settlement (refund and usage
  * item). The same idempotent protocol as the edge's DynamoBillingStore (edge/src/adapters/aws/dynamo-billing-store.ts;
  * the two packages never import each other):
- *   1. tenant: ADD creditBalance :refund, ADD pendingRefunds {m}  if NOT contains(pendingRefunds, m)
- *      (m = `<completedAt>#<jobId>`; only for a quote reserved from the balance)
+ *   1. tenant: ADD creditBalance :refund, ADD spentThisMonth -:refund, ADD pendingRefunds {m}
+ *      if NOT contains(pendingRefunds, m) (m = `<completedAt>#<jobId>`; the balance part only for a
+ *      quote reserved from the balance, the spend part only while spendMonth is still the job's)
  *   2. usage:  PUT the ledger item (key derived from the job)      if attribute_not_exists(sk)
  *   3. job:    SET settlement = 'done'                             if settlement = 'pending'
  *   4. tenant: DELETE the markers older than MARKER_RETENTION_MS
@@ -42,25 +43,7 @@ export async function completeSettlement(
   if (job.settlement !== 'pending') return;
   const tenantKey = { [TABLES.tenants.partitionKey]: job.tenantId };
   const marker = `${job.completedAt ?? 0}#${job.jobId}`;
-  // Only a quote taken from the balance goes back to it.
-  const refundsBalance = job.reserved === true && (job.refund ?? 0) > 0;
-  if (refundsBalance) {
-    try {
-      await doc.send(
-        new UpdateCommand({
-          TableName: tables.tenants,
-          Key: tenantKey,
-          UpdateExpression: 'ADD creditBalance :r, #p :m',
-          ConditionExpression: 'attribute_exists(creditBalance) AND NOT contains(#p, :id)',
-          ExpressionAttributeNames: { '#p': TENANT_PENDING_REFUNDS },
-          ExpressionAttributeValues: { ':r': job.refund, ':m': new Set([marker]), ':id': marker },
-        }),
-      );
-    } catch (err) {
-      // Already applied by an earlier call (or the balance was removed by an operator).
-      if (!isConditionFailure(err)) throw err;
-    }
-  }
+  const refundsTenant = await refundToTenant(doc, tables.tenants, job, marker);
   const usage = usageRecordOf(job);
   if (tables.usage && usage) {
     try {
@@ -90,7 +73,7 @@ export async function completeSettlement(
   } catch (err) {
     if (!isConditionFailure(err)) throw err;
   }
-  if (!refundsBalance) return;
+  if (!refundsTenant) return;
   const tenant = (
     await doc.send(new GetCommand({ TableName: tables.tenants, Key: tenantKey, ConsistentRead: true }))
   ).Item as TenantRecord | undefined;
@@ -106,4 +89,61 @@ export async function completeSettlement(
       ExpressionAttributeValues: { ':m': new Set(old) },
     }),
   );
+}
+
+/**
+ * Step 1: gives a job's refund back to the tenant, at most once (the marker). The quote taken from the
+ * balance goes back there; the quote counted in a month's spend comes off that counter only while it
+ * still counts that month. One write does both; when it cannot (the month turned, or an operator
+ * removed the balance), the part that still applies is tried alone, under the same marker.
+ * Returns whether the tenant may hold a marker for this job.
+ */
+export async function refundToTenant(
+  doc: DynamoDBDocumentClient,
+  tenantsTable: string,
+  job: JobRecord,
+  marker: string,
+): Promise<boolean> {
+  const refund = job.refund ?? 0;
+  if (refund <= 0) return false;
+  const toBalance = job.reserved === true;
+  const spendMonth = job.spendMonth;
+  if (!toBalance && spendMonth === undefined) return false;
+  const attempts: { balance: boolean; spend: boolean }[] = [];
+  if (toBalance && spendMonth !== undefined) attempts.push({ balance: true, spend: true });
+  if (toBalance) attempts.push({ balance: true, spend: false });
+  if (spendMonth !== undefined) attempts.push({ balance: false, spend: true });
+  for (const a of attempts) {
+    const adds = ['#p :m'];
+    const conditions = ['NOT contains(#p, :id)'];
+    const values: Record<string, unknown> = { ':m': new Set([marker]), ':id': marker };
+    if (a.balance) {
+      adds.push('creditBalance :r');
+      conditions.push('attribute_exists(creditBalance)');
+      values[':r'] = refund;
+    }
+    if (a.spend) {
+      adds.push('spentThisMonth :neg');
+      conditions.push('spendMonth = :month');
+      values[':neg'] = -refund;
+      values[':month'] = spendMonth;
+    }
+    try {
+      await doc.send(
+        new UpdateCommand({
+          TableName: tenantsTable,
+          Key: { [TABLES.tenants.partitionKey]: job.tenantId },
+          UpdateExpression: `ADD ${adds.join(', ')}`,
+          ConditionExpression: conditions.join(' AND '),
+          ExpressionAttributeNames: { '#p': TENANT_PENDING_REFUNDS },
+          ExpressionAttributeValues: values,
+        }),
+      );
+      return true;
+    } catch (err) {
+      // Already applied by an earlier call (marker present), or this part no longer applies.
+      if (!isConditionFailure(err)) throw err;
+    }
+  }
+  return true;
 }

@@ -59,6 +59,11 @@ export function chargeMillicredits(
   return Number((BigInt(quote) * BigInt(done)) / BigInt(totalSteps));
 }
 
+/** The UTC month key (`YYYY-MM`) of an epoch-ms time: the period of a tenant's monthly spend cap. */
+export function spendMonthOf(epochMs: number): string {
+  return new Date(epochMs).toISOString().slice(0, 7);
+}
+
 /** "1.250" for 1250 millicredits; exact for any safe integer. */
 export function formatCredits(millicredits: number): string {
   const sign = millicredits < 0 ? '-' : '';

@@ -67,6 +67,12 @@ export interface JobRecord {
   quote?: number;
   /** True when the quote was taken from the tenant's creditBalance at create (refunds go back there). */
   reserved?: boolean;
+  /**
+   * The UTC month (`YYYY-MM`) whose tenant spend counter (`spentThisMonth`) the quote was added to at
+   * create; absent when the tenant had no monthly cap. A refund gives the headroom back only while the
+   * tenant's counter is still for this month.
+   */
+  spendMonth?: string;
   /** Set by the terminal write, exactly once: millicredits charged and refunded (quote = charge + refund). */
   charge?: number;
   refund?: number;
@@ -106,6 +112,16 @@ export interface TenantRecord {
    * (402) when the balance is short. Never negative.
    */
   creditBalance?: number;
+  /**
+   * Monthly spend cap in millicredits (UTC months). Absent: no cap. Present: every create adds its
+   * quote to `spentThisMonth` in the same conditional write that checks `spent + quote <= cap` (402
+   * `spend_cap_exceeded` otherwise); the counter restarts at the first create of a new month.
+   */
+  monthlySpendCap?: number;
+  /** The UTC month (`YYYY-MM`) `spentThisMonth` counts; see spendMonthOf. */
+  spendMonth?: string;
+  /** Millicredits reserved this month under the cap (quotes at create, less refunds at settlement). */
+  spentThisMonth?: number;
   /** Job ids whose refund was applied to creditBalance but not yet confirmed on the job. */
   pendingRefunds?: Set<string>;
 }

@@ -15,6 +15,7 @@ export const ERROR_CODES = {
   unprocessable: { status: 422, title: 'The request is well-formed but cannot be processed' },
   rate_limited: { status: 429, title: 'Too many requests' },
   insufficient_credits: { status: 402, title: 'Insufficient credits' },
+  spend_cap_exceeded: { status: 402, title: 'Monthly spend cap reached' },
   internal: { status: 500, title: 'Internal error' },
   unavailable: { status: 503, title: 'Service temporarily unavailable' },
   generation_timeout: { status: 504, title: 'The generation did not finish in time; poll it by id' },

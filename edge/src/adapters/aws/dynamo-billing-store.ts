@@ -2,8 +2,9 @@
  * BillingStore on DynamoDB. The emulators (and this code) use single-item conditional writes only,
  * so a settlement that spans the job, the tenant and the usage ledger is made idempotent instead of
  * transactional:
- *   1. tenant: ADD creditBalance :refund, ADD pendingRefunds {m}  if NOT contains(pendingRefunds, m)
- *      (m = `<completedAt>#<jobId>`; only for a quote reserved from the balance)
+ *   1. tenant: ADD creditBalance :refund, ADD spentThisMonth -:refund, ADD pendingRefunds {m}
+ *      if NOT contains(pendingRefunds, m) (m = `<completedAt>#<jobId>`; the balance part only for a
+ *      quote reserved from the balance, the spend part only while spendMonth is still the job's)
  *   2. usage:  PUT the ledger item (key derived from the job)      if attribute_not_exists(sk)
  *   3. job:    SET settlement = 'done'                             if settlement = 'pending'
  *   4. tenant: DELETE the markers older than MARKER_RETENTION_MS
@@ -16,12 +17,13 @@ import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
 import { type DynamoDBDocumentClient, GetCommand, PutCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import {
   type JobRecord,
+  spendMonthOf,
   TABLES,
   TENANT_PENDING_REFUNDS,
   type TenantRecord,
   usageRecordOf,
 } from '@sd3/shared';
-import type { BillingStore, Reservation } from '../../ports/index.js';
+import type { BillingStore, Reservation, ReservedFrom } from '../../ports/index.js';
 
 function isConditionFailure(err: unknown): boolean {
   return (
@@ -33,50 +35,123 @@ function isConditionFailure(err: unknown): boolean {
 /** How long a refund marker outlives its job's completion. */
 export const MARKER_RETENTION_MS = 3600_000;
 
+/** Reservation attempts before giving up (each failure is a concurrent change to the tenant). */
+const RESERVE_ATTEMPTS = 20;
+
 export class DynamoBillingStore implements BillingStore {
   constructor(
     private readonly doc: DynamoDBDocumentClient,
     private readonly tables: SettlementTables,
   ) {}
 
-  async reserve(tenantId: string, quote: number): Promise<Reservation> {
-    try {
+  /**
+   * Reads the tenant, then takes the quote in one conditional UpdateItem that re-checks what the read
+   * saw: the balance still covers the quote, the cap is unchanged and this month's spend is still at
+   * most cap − quote (same month), or the counter is for an earlier month (then it restarts at the
+   * quote). DynamoDB conditions have no arithmetic, so cap − quote is computed here and the cap itself
+   * is part of the condition. A failed condition means a concurrent change: read again and retry.
+   */
+  async reserve(tenantId: string, quote: number, now: number): Promise<Reservation> {
+    const month = spendMonthOf(now);
+    for (let attempt = 0; attempt < RESERVE_ATTEMPTS; attempt++) {
+      const tenant = (
+        await this.doc.send(
+          new GetCommand({
+            TableName: this.tables.tenants,
+            Key: { [TABLES.tenants.partitionKey]: tenantId },
+            ConsistentRead: true,
+          }),
+        )
+      ).Item as TenantRecord | undefined;
+      if (tenant?.creditBalance === undefined && tenant?.monthlySpendCap === undefined) {
+        return { kind: 'unenforced' };
+      }
+      const balance = tenant.creditBalance;
+      const cap = tenant.monthlySpendCap;
+      if (balance !== undefined && balance < quote) return { kind: 'insufficient', balance };
+      const sameMonth = tenant.spendMonth === month && tenant.spentThisMonth !== undefined;
+      const spent = sameMonth ? (tenant.spentThisMonth ?? 0) : 0;
+      if (cap !== undefined && spent + quote > cap) return { kind: 'over_cap', cap, spent, month };
+
+      const sets: string[] = [];
+      const conditions: string[] = [];
+      const values: Record<string, unknown> = { ':q': quote };
+      if (balance !== undefined) {
+        sets.push('creditBalance = creditBalance - :q');
+        conditions.push('creditBalance >= :q');
+      } else {
+        conditions.push('attribute_not_exists(creditBalance)');
+      }
+      if (cap !== undefined) {
+        values[':cap'] = cap;
+        values[':month'] = month;
+        conditions.push('monthlySpendCap = :cap');
+        if (sameMonth) {
+          values[':limit'] = cap - quote;
+          sets.push('spentThisMonth = spentThisMonth + :q');
+          conditions.push('spendMonth = :month AND spentThisMonth <= :limit');
+        } else {
+          // A new month (or the first capped create): the counter restarts at this quote.
+          sets.push('spendMonth = :month, spentThisMonth = :q');
+          conditions.push(
+            '(attribute_not_exists(spendMonth) OR spendMonth <> :month OR attribute_not_exists(spentThisMonth))',
+          );
+        }
+      } else {
+        conditions.push('attribute_not_exists(monthlySpendCap)');
+      }
+      try {
+        await this.doc.send(
+          new UpdateCommand({
+            TableName: this.tables.tenants,
+            Key: { [TABLES.tenants.partitionKey]: tenantId },
+            UpdateExpression: `SET ${sets.join(', ')}`,
+            ConditionExpression: conditions.join(' AND '),
+            ExpressionAttributeValues: values,
+          }),
+        );
+        return {
+          kind: 'reserved',
+          fromBalance: balance !== undefined,
+          ...(cap !== undefined ? { spendMonth: month } : {}),
+        };
+      } catch (err) {
+        if (!isConditionFailure(err)) throw err;
+      }
+    }
+    throw new Error(`could not reserve credits for tenant ${tenantId}: too many concurrent changes`);
+  }
+
+  async release(tenantId: string, amount: number, from: ReservedFrom): Promise<void> {
+    if (amount <= 0) return;
+    const key = { [TABLES.tenants.partitionKey]: tenantId };
+    if (from.fromBalance) {
       await this.doc.send(
         new UpdateCommand({
           TableName: this.tables.tenants,
-          Key: { [TABLES.tenants.partitionKey]: tenantId },
-          UpdateExpression: 'SET creditBalance = creditBalance - :q',
-          ConditionExpression: 'attribute_exists(creditBalance) AND creditBalance >= :q',
-          ExpressionAttributeValues: { ':q': quote },
+          Key: key,
+          UpdateExpression: 'ADD creditBalance :r',
+          ConditionExpression: 'attribute_exists(creditBalance)',
+          ExpressionAttributeValues: { ':r': amount },
         }),
       );
-      return { kind: 'reserved' };
-    } catch (err) {
-      if (!isConditionFailure(err)) throw err;
     }
-    const out = await this.doc.send(
-      new GetCommand({
-        TableName: this.tables.tenants,
-        Key: { [TABLES.tenants.partitionKey]: tenantId },
-        ConsistentRead: true,
-      }),
-    );
-    const tenant = out.Item as TenantRecord | undefined;
-    if (tenant?.creditBalance === undefined) return { kind: 'unenforced' };
-    return { kind: 'insufficient', balance: tenant.creditBalance };
-  }
-
-  async release(tenantId: string, amount: number): Promise<void> {
-    if (amount <= 0) return;
-    await this.doc.send(
-      new UpdateCommand({
-        TableName: this.tables.tenants,
-        Key: { [TABLES.tenants.partitionKey]: tenantId },
-        UpdateExpression: 'ADD creditBalance :r',
-        ConditionExpression: 'attribute_exists(creditBalance)',
-        ExpressionAttributeValues: { ':r': amount },
-      }),
-    );
+    if (from.spendMonth !== undefined) {
+      try {
+        await this.doc.send(
+          new UpdateCommand({
+            TableName: this.tables.tenants,
+            Key: key,
+            UpdateExpression: 'ADD spentThisMonth :r',
+            // Only the month the quote was counted in; a new month already started from zero.
+            ConditionExpression: 'spendMonth = :month',
+            ExpressionAttributeValues: { ':r': -amount, ':month': from.spendMonth },
+          }),
+        );
+      } catch (err) {
+        if (!isConditionFailure(err)) throw err;
+      }
+    }
   }
 
   async completeSettlement(job: JobRecord): Promise<void> {
@@ -101,25 +176,7 @@ export async function completeSettlement(
   if (job.settlement !== 'pending') return;
   const tenantKey = { [TABLES.tenants.partitionKey]: job.tenantId };
   const marker = `${job.completedAt ?? 0}#${job.jobId}`;
-  // Only a quote taken from the balance goes back to it.
-  const refundsBalance = job.reserved === true && (job.refund ?? 0) > 0;
-  if (refundsBalance) {
-    try {
-      await doc.send(
-        new UpdateCommand({
-          TableName: tables.tenants,
-          Key: tenantKey,
-          UpdateExpression: 'ADD creditBalance :r, #p :m',
-          ConditionExpression: 'attribute_exists(creditBalance) AND NOT contains(#p, :id)',
-          ExpressionAttributeNames: { '#p': TENANT_PENDING_REFUNDS },
-          ExpressionAttributeValues: { ':r': job.refund, ':m': new Set([marker]), ':id': marker },
-        }),
-      );
-    } catch (err) {
-      // Already applied by an earlier call (or the balance was removed by an operator).
-      if (!isConditionFailure(err)) throw err;
-    }
-  }
+  const refundsTenant = await refundToTenant(doc, tables.tenants, job, marker);
   const usage = usageRecordOf(job);
   if (tables.usage && usage) {
     try {
@@ -149,7 +206,7 @@ export async function completeSettlement(
   } catch (err) {
     if (!isConditionFailure(err)) throw err;
   }
-  if (!refundsBalance) return;
+  if (!refundsTenant) return;
   const tenant = (
     await doc.send(new GetCommand({ TableName: tables.tenants, Key: tenantKey, ConsistentRead: true }))
   ).Item as TenantRecord | undefined;
@@ -165,4 +222,61 @@ export async function completeSettlement(
       ExpressionAttributeValues: { ':m': new Set(old) },
     }),
   );
+}
+
+/**
+ * Step 1: gives a job's refund back to the tenant, at most once (the marker). The quote taken from the
+ * balance goes back there; the quote counted in a month's spend comes off that counter only while it
+ * still counts that month. One write does both; when it cannot (the month turned, or an operator
+ * removed the balance), the part that still applies is tried alone, under the same marker.
+ * Returns whether the tenant may hold a marker for this job.
+ */
+export async function refundToTenant(
+  doc: DynamoDBDocumentClient,
+  tenantsTable: string,
+  job: JobRecord,
+  marker: string,
+): Promise<boolean> {
+  const refund = job.refund ?? 0;
+  if (refund <= 0) return false;
+  const toBalance = job.reserved === true;
+  const spendMonth = job.spendMonth;
+  if (!toBalance && spendMonth === undefined) return false;
+  const attempts: { balance: boolean; spend: boolean }[] = [];
+  if (toBalance && spendMonth !== undefined) attempts.push({ balance: true, spend: true });
+  if (toBalance) attempts.push({ balance: true, spend: false });
+  if (spendMonth !== undefined) attempts.push({ balance: false, spend: true });
+  for (const a of attempts) {
+    const adds = ['#p :m'];
+    const conditions = ['NOT contains(#p, :id)'];
+    const values: Record<string, unknown> = { ':m': new Set([marker]), ':id': marker };
+    if (a.balance) {
+      adds.push('creditBalance :r');
+      conditions.push('attribute_exists(creditBalance)');
+      values[':r'] = refund;
+    }
+    if (a.spend) {
+      adds.push('spentThisMonth :neg');
+      conditions.push('spendMonth = :month');
+      values[':neg'] = -refund;
+      values[':month'] = spendMonth;
+    }
+    try {
+      await doc.send(
+        new UpdateCommand({
+          TableName: tenantsTable,
+          Key: { [TABLES.tenants.partitionKey]: job.tenantId },
+          UpdateExpression: `ADD ${adds.join(', ')}`,
+          ConditionExpression: conditions.join(' AND '),
+          ExpressionAttributeNames: { '#p': TENANT_PENDING_REFUNDS },
+          ExpressionAttributeValues: values,
+        }),
+      );
+      return true;
+    } catch (err) {
+      // Already applied by an earlier call (marker present), or this part no longer applies.
+      if (!isConditionFailure(err)) throw err;
+    }
+  }
+  return true;
 }

@@ -45,6 +45,7 @@ console.log(`
 sd3-serverless local stack is up
   API        ${stack.url}   (docs: ${stack.url}/docs)
   API key    ${stack.apiKey.token}${process.env['SD3_DEV_API_KEY'] ? '' : '   (new; set SD3_DEV_API_KEY to keep it)'}
+  webhooks   signed with ${stack.apiKey.webhookSecret} (Standard Webhooks)
   model      ${stack.model.id}, ${size}x${size}${stack.tiny ? ' — tiny random weights: images are noise (set SD3_MODEL_DIR for real SD3)' : ''}
 
 try it:

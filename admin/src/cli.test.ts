@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { after, before, test } from 'node:test';
 import { GetCommand, PutCommand } from '@aws-sdk/lib-dynamodb';
-import { EDGE_ENV, ENV, type KeyRecord, type TenantRecord, usageSortKey } from '@sd3/shared';
+import { EDGE_ENV, ENV, type KeyRecord, signWebhook, type TenantRecord, usageSortKey } from '@sd3/shared';
 import { type EdgeStack, startEdgeStack, TEST_MODELS } from '../../edge/src/test-support/edge-stack.js';
 
 const BIN = new URL('../bin/sd3-admin.js', import.meta.url).pathname;
@@ -405,4 +405,46 @@ test('caps set: a monthly spend cap the edge enforces, then removed', async () =
   const help = await admin(['caps', 'set', '--help']);
   assert.equal(help.code, 0);
   assert.match(help.stdout, /--monthly CREDITS\|none/);
+});
+
+test('webhook secrets: created with the tenant, shown, rotated (both sign), rotation finished', async () => {
+  const created = json<{ webhook_secret: string }>(
+    await admin(['tenants', 'create', '--name', 'Hooks', '--id', 'ten_hooks', '--json']),
+  );
+  assert.match(created.webhook_secret, /^whsec_[A-Za-z0-9+/=]+$/);
+  const shown = json<{ webhook_secret: string; previous_webhook_secret: string | null }>(
+    await admin(['webhooks', 'secret', '--tenant', 'ten_hooks', '--json']),
+  );
+  assert.deepEqual(shown, {
+    tenant: 'ten_hooks',
+    webhook_secret: created.webhook_secret,
+    previous_webhook_secret: null,
+  });
+  const rotated = json<{ webhook_secret: string; rotating: boolean }>(
+    await admin(['webhooks', 'rotate', '--tenant', 'ten_hooks', '--json']),
+  );
+  assert.notEqual(rotated.webhook_secret, created.webhook_secret);
+  assert.equal(rotated.rotating, true);
+  const stored = await s.doc.send(
+    new GetCommand({ TableName: s.resources.tables.tenants, Key: { tenantId: 'ten_hooks' } }),
+  );
+  const tenant = stored.Item as TenantRecord;
+  assert.equal(tenant.webhookSecret, rotated.webhook_secret);
+  assert.equal(tenant.webhookSecretPrevious, created.webhook_secret);
+  // During the rotation a delivery carries a signature for each secret.
+  const headers = await signWebhook(
+    [tenant.webhookSecret!, tenant.webhookSecretPrevious!],
+    'evt_1',
+    1_700_000_000,
+    '{"x":1}',
+  );
+  assert.equal(headers['webhook-signature']!.split(' ').length, 2);
+  assert.equal((await admin(['webhooks', 'finish-rotation', '--tenant', 'ten_hooks'])).code, 0);
+  const after = (
+    await s.doc.send(
+      new GetCommand({ TableName: s.resources.tables.tenants, Key: { tenantId: 'ten_hooks' } }),
+    )
+  ).Item as TenantRecord;
+  assert.equal(after.webhookSecretPrevious, undefined);
+  assert.equal((await admin(['webhooks', 'rotate', '--tenant', 'ten_nobody'])).code, 2);
 });

@@ -15,6 +15,7 @@ import { keyCommands } from './commands/keys.js';
 import { limitCommands } from './commands/limits.js';
 import { tenantCommands } from './commands/tenants.js';
 import { usageCommands } from './commands/usage.js';
+import { webhookCommands } from './commands/webhooks.js';
 import { AdminInputError, AdminStore, type StoreConfig } from './store.js';
 
 export const COMMANDS: readonly AdminCommand[] = [
@@ -24,6 +25,7 @@ export const COMMANDS: readonly AdminCommand[] = [
   ...creditCommands,
   ...capCommands,
   ...usageCommands,
+  ...webhookCommands,
 ];
 
 const COMMON_OPTIONS = {

@@ -166,6 +166,52 @@ export class AdminStore {
     }
   }
 
+  /**
+   * Webhook secret rotation. `rotate` makes a new secret current and keeps the old one signing too
+   * (receivers see both signatures) until `finish` drops it.
+   */
+  async rotateWebhookSecret(tenantId: string, newSecret: string): Promise<TenantRecord> {
+    return this.updateTenant(
+      tenantId,
+      'SET webhookSecretPrevious = webhookSecret, webhookSecret = :s',
+      { ':s': newSecret },
+      'attribute_exists(webhookSecret)',
+    ).catch(async (err: unknown) => {
+      // A tenant created before webhooks existed has no secret yet: give it one.
+      if (!(err instanceof AdminInputError) || !(await this.getTenant(tenantId))) throw err;
+      return this.updateTenant(tenantId, 'SET webhookSecret = :s', { ':s': newSecret });
+    });
+  }
+
+  async finishWebhookRotation(tenantId: string): Promise<TenantRecord> {
+    return this.updateTenant(tenantId, 'REMOVE webhookSecretPrevious');
+  }
+
+  private async updateTenant(
+    tenantId: string,
+    update: string,
+    values?: Record<string, unknown>,
+    extraCondition?: string,
+  ): Promise<TenantRecord> {
+    try {
+      const out = await this.doc.send(
+        new UpdateCommand({
+          TableName: this.config.tables.tenants,
+          Key: { [TABLES.tenants.partitionKey]: tenantId },
+          UpdateExpression: update,
+          ConditionExpression: `attribute_exists(#pk)${extraCondition ? ` AND ${extraCondition}` : ''}`,
+          ExpressionAttributeNames: { '#pk': TABLES.tenants.partitionKey },
+          ...(values ? { ExpressionAttributeValues: values } : {}),
+          ReturnValues: 'ALL_NEW',
+        }),
+      );
+      return out.Attributes as TenantRecord;
+    } catch (err) {
+      if (err instanceof ConditionalCheckFailedException) throw new AdminInputError(`no tenant ${tenantId}`);
+      throw err;
+    }
+  }
+
   async setLimits(keyId: string, change: LimitChange): Promise<KeyRecord> {
     const sets: string[] = [];
     const removes: string[] = [];

@@ -1,5 +1,5 @@
 /** `tenants create`, `tenants list`. */
-import type { TenantRecord } from '@sd3/shared';
+import { generateWebhookSecret, type TenantRecord } from '@sd3/shared';
 import { type AdminCommand, iso, requiredFlag, stringFlag, table, UsageError } from '../command.js';
 
 const TENANT_ID = /^[a-z0-9][a-z0-9_-]{2,63}$/;
@@ -38,9 +38,17 @@ export const tenantCommands: AdminCommand[] = [
         throw new UsageError(`--id "${id}" must be 3-64 of a-z 0-9 _ -, starting with a letter or digit`);
       }
       return async (store, now) => {
-        const tenant: TenantRecord = { tenantId: id ?? newTenantId(), name, createdAt: now };
+        const tenant: TenantRecord = {
+          tenantId: id ?? newTenantId(),
+          name,
+          createdAt: now,
+          webhookSecret: generateWebhookSecret(),
+        };
         await store.createTenant(tenant);
-        return { text: `created tenant ${tenant.tenantId} (${name})`, json: view(tenant) };
+        return {
+          text: `created tenant ${tenant.tenantId} (${name})\nwebhook signing secret: ${tenant.webhookSecret}`,
+          json: { ...view(tenant), webhook_secret: tenant.webhookSecret },
+        };
       };
     },
   },

@@ -10,6 +10,13 @@ export interface Emulators {
   sqsEndpoint: string;
   s3Endpoint: string;
   dynamodbEndpoint: string;
+  /**
+   * Stops fauxqs (SQS + S3) as a crash would: open connections are cut, and because fauxqs 1.x
+   * keeps everything in memory, every queue, message, bucket and object is gone.
+   */
+  stopQueueEmulator(): Promise<void>;
+  /** Starts a fresh, empty fauxqs on the same port (the endpoints stay valid). */
+  startQueueEmulator(): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -33,7 +40,8 @@ async function freePort(): Promise<number> {
 
 export async function startEmulators(options: EmulatorOptions = {}): Promise<Emulators> {
   const fauxqsPort = options.fauxqsPort || (await freePort());
-  const fauxqs = await startFauxqs({ port: fauxqsPort, host: '127.0.0.1', logger: false });
+  const launch = () => startFauxqs({ port: fauxqsPort, host: '127.0.0.1', logger: false });
+  let fauxqs: Awaited<ReturnType<typeof startFauxqs>> | null = await launch();
   const dyn = dynalite({ createTableMs: 0, deleteTableMs: 0, updateTableMs: 0 });
   try {
     await new Promise<void>((resolve, reject) => {
@@ -44,14 +52,24 @@ export async function startEmulators(options: EmulatorOptions = {}): Promise<Emu
     await fauxqs.stop();
     throw err;
   }
+  const stopFauxqs = async () => {
+    const running = fauxqs;
+    fauxqs = null;
+    await running?.stop();
+  };
   const address = dyn.address();
   const dynPort = typeof address === 'object' && address ? address.port : 0;
   return {
     sqsEndpoint: `http://127.0.0.1:${fauxqsPort}`,
     s3Endpoint: `http://127.0.0.1:${fauxqsPort}`,
     dynamodbEndpoint: `http://127.0.0.1:${dynPort}`,
+    stopQueueEmulator: stopFauxqs,
+    async startQueueEmulator() {
+      if (fauxqs) throw new Error('fauxqs is already running; stop it first');
+      fauxqs = await launch();
+    },
     async stop() {
-      await Promise.all([fauxqs.stop(), new Promise<void>((resolve) => dyn.close(() => resolve()))]);
+      await Promise.all([stopFauxqs(), new Promise<void>((resolve) => dyn.close(() => resolve()))]);
     },
   };
 }

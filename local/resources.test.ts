@@ -14,6 +14,7 @@ test('the emulators start on loopback and hold the stack resources', async () =>
     const jobs = await dynamodb.send(new DescribeTableCommand({ TableName: res.tables.jobs }));
     assert.deepEqual(jobs.Table!.GlobalSecondaryIndexes!.map((i) => i.IndexName).sort(), [
       'byTenant',
+      'openByModel',
       'queuedByModel',
     ]);
     const attrs = await sqs.send(

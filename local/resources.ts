@@ -51,8 +51,7 @@ export async function createLocalResources(
   options: LocalResourceOptions = {},
 ): Promise<LocalResources> {
   const prefix = options.prefix ?? 'sd3';
-  const models = options.models ?? ['sd3-medium'];
-  const { sqs, s3, dynamodb } = localClients(em);
+  const { dynamodb } = localClients(em);
   const tables = {
     jobs: `${prefix}-jobs`,
     keys: `${prefix}-keys`,
@@ -71,6 +70,7 @@ export async function createLocalResources(
         { AttributeName: j.byTenantKey, AttributeType: 'S' },
         { AttributeName: j.byTenantSort, AttributeType: 'N' },
         { AttributeName: j.queuedKey, AttributeType: 'S' },
+        { AttributeName: j.openKey, AttributeType: 'S' },
       ],
       KeySchema: [{ AttributeName: j.partitionKey, KeyType: 'HASH' }],
       GlobalSecondaryIndexes: [
@@ -89,6 +89,14 @@ export async function createLocalResources(
             { AttributeName: j.queuedSort, KeyType: 'RANGE' },
           ],
           Projection: { ProjectionType: 'KEYS_ONLY' },
+        },
+        {
+          IndexName: j.openIndex,
+          KeySchema: [
+            { AttributeName: j.openKey, KeyType: 'HASH' },
+            { AttributeName: j.openSort, KeyType: 'RANGE' },
+          ],
+          Projection: { ProjectionType: 'INCLUDE', NonKeyAttributes: [...j.openProjection] },
         },
       ],
     }),
@@ -122,32 +130,8 @@ export async function createLocalResources(
       ],
     }),
   );
-  const bucket = `${prefix}-media`;
-  await s3.send(new CreateBucketCommand({ Bucket: bucket }));
-  const queues: LocalResources['queues'] = {};
-  for (const model of models) {
-    const dlq = await sqs.send(new CreateQueueCommand({ QueueName: `${prefix}-${model}-dlq` }));
-    const dlqArn = (
-      await sqs.send(new GetQueueAttributesCommand({ QueueUrl: dlq.QueueUrl!, AttributeNames: ['QueueArn'] }))
-    ).Attributes!['QueueArn']!;
-    const q = await sqs.send(
-      new CreateQueueCommand({
-        QueueName: `${prefix}-${model}-jobs`,
-        Attributes: {
-          VisibilityTimeout: String(options.visibilityTimeoutSeconds ?? 30),
-          RedrivePolicy: JSON.stringify({
-            deadLetterTargetArn: dlqArn,
-            maxReceiveCount: options.maxReceives ?? MAX_RECEIVES,
-          }),
-        },
-      }),
-    );
-    queues[model] = { url: q.QueueUrl!, dlqUrl: dlq.QueueUrl! };
-  }
-  const events = await sqs.send(new CreateQueueCommand({ QueueName: `${prefix}-events` }));
-  sqs.destroy();
-  s3.destroy();
   dynamodb.destroy();
+  const { bucket, queues, eventsQueueUrl } = await createQueueResources(em, options);
   const env: Record<string, string> = {
     [ENV.JOBS_TABLE]: tables.jobs,
     [ENV.KEYS_TABLE]: tables.keys,
@@ -157,7 +141,7 @@ export async function createLocalResources(
     [ENV.RATE_LIMITS_TABLE]: tables.rateLimits,
     [ENV.MEDIA_BUCKET]: bucket,
     [ENV.JOB_QUEUES]: JSON.stringify(Object.fromEntries(Object.entries(queues).map(([m, q]) => [m, q.url]))),
-    [ENV.EVENTS_QUEUE_URL]: events.QueueUrl!,
+    [ENV.EVENTS_QUEUE_URL]: eventsQueueUrl,
     [ENV.AWS_ENDPOINT_SQS]: em.sqsEndpoint,
     [ENV.AWS_ENDPOINT_S3]: em.s3Endpoint,
     [ENV.AWS_ENDPOINT_DYNAMODB]: em.dynamodbEndpoint,
@@ -165,5 +149,53 @@ export async function createLocalResources(
     AWS_ACCESS_KEY_ID: LOCAL_CREDENTIALS.accessKeyId,
     AWS_SECRET_ACCESS_KEY: LOCAL_CREDENTIALS.secretAccessKey,
   };
-  return { env, tables, bucket, queues, eventsQueueUrl: events.QueueUrl! };
+  return { env, tables, bucket, queues, eventsQueueUrl };
+}
+
+export type QueueResources = Pick<LocalResources, 'bucket' | 'queues' | 'eventsQueueUrl'>;
+
+/**
+ * The SQS queues (jobs + DLQ per model, events) and the media bucket. Called again after the
+ * fauxqs emulator restarted empty: the same names give the same queue URLs. In AWS these are
+ * durable; only their messages and objects are at stake in a failure.
+ */
+export async function createQueueResources(
+  em: Pick<Emulators, 'sqsEndpoint' | 's3Endpoint' | 'dynamodbEndpoint'>,
+  options: LocalResourceOptions = {},
+): Promise<QueueResources> {
+  const prefix = options.prefix ?? 'sd3';
+  const models = options.models ?? ['sd3-medium'];
+  const { sqs, s3, dynamodb } = localClients(em);
+  dynamodb.destroy();
+  try {
+    const bucket = `${prefix}-media`;
+    await s3.send(new CreateBucketCommand({ Bucket: bucket }));
+    const queues: LocalResources['queues'] = {};
+    for (const model of models) {
+      const dlq = await sqs.send(new CreateQueueCommand({ QueueName: `${prefix}-${model}-dlq` }));
+      const dlqArn = (
+        await sqs.send(
+          new GetQueueAttributesCommand({ QueueUrl: dlq.QueueUrl!, AttributeNames: ['QueueArn'] }),
+        )
+      ).Attributes!['QueueArn']!;
+      const q = await sqs.send(
+        new CreateQueueCommand({
+          QueueName: `${prefix}-${model}-jobs`,
+          Attributes: {
+            VisibilityTimeout: String(options.visibilityTimeoutSeconds ?? 30),
+            RedrivePolicy: JSON.stringify({
+              deadLetterTargetArn: dlqArn,
+              maxReceiveCount: options.maxReceives ?? MAX_RECEIVES,
+            }),
+          },
+        }),
+      );
+      queues[model] = { url: q.QueueUrl!, dlqUrl: dlq.QueueUrl! };
+    }
+    const events = await sqs.send(new CreateQueueCommand({ QueueName: `${prefix}-events` }));
+    return { bucket, queues, eventsQueueUrl: events.QueueUrl! };
+  } finally {
+    sqs.destroy();
+    s3.destroy();
+  }
 }

@@ -10,16 +10,27 @@ import { join } from 'node:path';
 import {
   createAwsDeps,
   createAwsNotifier,
+  createAwsReconciler,
   type EdgeServer,
+  type ReconcileReport,
   silentLogger,
   startEdgeServer,
   startNotifierLoop,
+  startReconcilerLoop,
 } from '@sd3/edge';
 import { readModelConfig, writeTinyModel } from '@sd3/gpu-runner';
-import { EDGE_ENV, ENV, type ModelInfo, NOTIFIER_ENV, RUNNER_ENV } from '@sd3/shared';
+import { EDGE_ENV, ENV, type ModelInfo, NOTIFIER_ENV, RECONCILER_ENV, RUNNER_ENV } from '@sd3/shared';
+import { startEdgeProcess } from './edge-process.js';
 import { type Emulators, startEmulators } from './emulators.js';
-import { createLocalResources, type LocalResources, localClients } from './resources.js';
+import { type FaultProxy, startDynamoFaultProxy } from './fault-proxy.js';
+import {
+  createLocalResources,
+  createQueueResources,
+  type LocalResources,
+  localClients,
+} from './resources.js';
 import { type RunnerProcess, startRunnerProcess } from './runner-process.js';
+import { startS3CorsProxy } from './s3-cors-proxy.js';
 import { type SeededKey, seedTenantAndKey } from './seed.js';
 
 export interface LocalStackOptions {
@@ -40,10 +51,23 @@ export interface LocalStackOptions {
   edgeLogs?: boolean;
   /** Webhook retry delays (ms) of the notifier loop; default the production schedule. */
   webhookRetryScheduleMs?: number[];
+  /** How often the crash-recovery reconciler runs (ms); default 60 000 (the AWS schedule). */
+  reconcilerIntervalMs?: number;
+  /** The reconciler's staleness threshold (ms); default its production default (15 minutes). */
+  reconcilerStaleAfterMs?: number;
+  /**
+   * The edge reaches DynamoDB through a fault-injecting proxy (`stack.dynamoFaults`, passing
+   * everything through until given a rule); runners and the notifier keep the direct endpoint.
+   */
+  edgeDynamoFaults?: boolean;
+  /** Run the edge and the notifier loop in a child process (local/edge-process.ts), e.g. to measure its memory. */
+  edgeProcess?: boolean;
 }
 
 export interface LocalStack {
   url: string;
+  /** The process serving the edge: this one, or its child with `edgeProcess`. */
+  edgePid: number;
   apiKey: SeededKey;
   model: ModelInfo;
   tiny: boolean;
@@ -53,6 +77,17 @@ export interface LocalStack {
   runnerEnv: Record<string, string>;
   runner: RunnerProcess | null;
   startRunner(extraEnv?: Record<string, string>): Promise<RunnerProcess>;
+  /**
+   * Crashes the SQS/S3 emulator (fauxqs keeps everything in memory: queued and in-flight
+   * messages and stored objects are lost) and starts it again on the same port, then recreates
+   * the queues and the bucket with the same URLs (in AWS those are durable). `whileDown` runs
+   * in between, to observe the outage.
+   */
+  restartQueueEmulator(options?: { whileDown?: () => Promise<void> }): Promise<void>;
+  /** The proxy between the edge and DynamoDB, with `edgeDynamoFaults`. */
+  dynamoFaults: FaultProxy | null;
+  /** Runs the crash-recovery reconciler now (after a run in progress) and returns its counts. */
+  reconcileNow(): Promise<ReconcileReport>;
   stop(): Promise<void>;
 }
 
@@ -95,12 +130,13 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
   const runners: RunnerProcess[] = [];
   const cleanup: (() => Promise<unknown>)[] = [() => emulators.stop()];
   try {
-    const resources = await createLocalResources(emulators, {
+    const resourceOptions = {
       models: [modelId],
       ...(options.visibilityTimeoutSeconds
         ? { visibilityTimeoutSeconds: options.visibilityTimeoutSeconds }
         : {}),
-    });
+    };
+    const resources = await createLocalResources(emulators, resourceOptions);
     const { dynamodb } = localClients(emulators);
     const apiKey = await seedTenantAndKey(
       dynamodb,
@@ -110,36 +146,83 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
     dynamodb.destroy();
     const kid = 'local-1';
     const signingKeys = JSON.stringify({ [kid]: randomBytes(32).toString('base64') });
+    let dynamoFaults: FaultProxy | null = null;
+    if (options.edgeDynamoFaults) {
+      const proxy = await startDynamoFaultProxy(emulators.dynamodbEndpoint);
+      dynamoFaults = proxy;
+      cleanup.push(() => proxy.close());
+    }
+    // The bucket's CORS rule (as in AWS) in front of fauxqs, so a page can fetch presigned outputs.
+    const s3Cors = await startS3CorsProxy(emulators.s3Endpoint);
+    cleanup.push(() => s3Cors.close());
     const edgeEnv = {
       ...resources.env,
+      [ENV.AWS_ENDPOINT_S3]: s3Cors.endpoint,
+      ...(dynamoFaults ? { [ENV.AWS_ENDPOINT_DYNAMODB]: dynamoFaults.endpoint } : {}),
       [ENV.SIGNING_KEYS]: signingKeys,
       [ENV.SIGNING_KEY_ID]: kid,
       [EDGE_ENV.MODELS]: JSON.stringify([model]),
     };
-    const deps = createAwsDeps(edgeEnv, options.edgeLogs === false ? { logger: silentLogger } : {});
-    cleanup.unshift(async () => deps.destroy());
-    edge = await startEdgeServer({ port: options.port ?? 0, hostname: '127.0.0.1', deps });
-    const edgeServer = edge;
-    cleanup.unshift(() => edgeServer.close());
-    // The webhook notifier as a loop on the events queue; local mode lets it post to http://127.0.0.1.
-    const notifier = createAwsNotifier(
+    const notifierEnv = {
+      ...resources.env,
+      [NOTIFIER_ENV.ALLOW_LOCAL_HTTP]: 'true',
+      ...(options.webhookRetryScheduleMs
+        ? { [NOTIFIER_ENV.RETRY_SCHEDULE_MS]: JSON.stringify(options.webhookRetryScheduleMs) }
+        : {}),
+    };
+    let edgeUrl: string;
+    let edgePid = process.pid;
+    if (options.edgeProcess) {
+      const child = await startEdgeProcess(
+        { ...notifierEnv, ...edgeEnv },
+        { port: options.port ?? 0, logs: options.edgeLogs !== false },
+      );
+      cleanup.unshift(async () => child.stop());
+      edgeUrl = child.url;
+      edgePid = child.pid;
+    } else {
+      const deps = createAwsDeps(edgeEnv, options.edgeLogs === false ? { logger: silentLogger } : {});
+      cleanup.unshift(async () => deps.destroy());
+      edge = await startEdgeServer({ port: options.port ?? 0, hostname: '127.0.0.1', deps });
+      const edgeServer = edge;
+      cleanup.unshift(() => edgeServer.close());
+      // The webhook notifier as a loop on the events queue; local mode lets it post to http://127.0.0.1.
+      const notifier = createAwsNotifier(
+        notifierEnv,
+        options.edgeLogs === false ? { logger: silentLogger } : {},
+      );
+      const notifierLoop = startNotifierLoop({
+        sqs: notifier.sqs,
+        queueUrl: notifier.queueUrl,
+        deps: notifier.deps,
+      });
+      cleanup.unshift(async () => {
+        await notifierLoop.stop();
+        notifier.destroy();
+      });
+      edgeUrl = edge.url;
+    }
+    // The crash-recovery reconciler on a timer, as the scheduled Lambda runs it in AWS. It talks
+    // to DynamoDB directly (not through the edge's fault proxy): it is a separate function there.
+    const reconciler = createAwsReconciler(
       {
         ...resources.env,
-        [NOTIFIER_ENV.ALLOW_LOCAL_HTTP]: 'true',
-        ...(options.webhookRetryScheduleMs
-          ? { [NOTIFIER_ENV.RETRY_SCHEDULE_MS]: JSON.stringify(options.webhookRetryScheduleMs) }
+        [ENV.SIGNING_KEYS]: signingKeys,
+        [ENV.SIGNING_KEY_ID]: kid,
+        ...(options.reconcilerStaleAfterMs !== undefined
+          ? { [RECONCILER_ENV.STALE_AFTER_MS]: String(options.reconcilerStaleAfterMs) }
           : {}),
       },
       options.edgeLogs === false ? { logger: silentLogger } : {},
     );
-    const notifierLoop = startNotifierLoop({
-      sqs: notifier.sqs,
-      queueUrl: notifier.queueUrl,
-      deps: notifier.deps,
+    const reconcilerLoop = startReconcilerLoop({
+      reconciler: reconciler.reconciler,
+      intervalMs: options.reconcilerIntervalMs ?? 60_000,
+      logger: reconciler.deps.logger,
     });
     cleanup.unshift(async () => {
-      await notifierLoop.stop();
-      notifier.destroy();
+      await reconcilerLoop.stop();
+      reconciler.destroy();
     });
     const queue = resources.queues[modelId]!;
     const runnerEnv: Record<string, string> = {
@@ -164,7 +247,8 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
     };
     if (options.startRunner !== false) runner = await startRunner();
     return {
-      url: edge.url,
+      url: edgeUrl,
+      edgePid,
       apiKey,
       model,
       tiny,
@@ -173,6 +257,22 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
       runnerEnv,
       runner,
       startRunner,
+      dynamoFaults,
+      reconcileNow: () => reconcilerLoop.runNow(),
+      async restartQueueEmulator(restart = {}) {
+        await emulators.stopQueueEmulator();
+        // The emulator comes back even when the observer fails; its failure is rethrown after.
+        const observed = await (restart.whileDown?.() ?? Promise.resolve()).then(
+          () => ({ ok: true as const }),
+          (error: unknown) => ({ ok: false as const, error }),
+        );
+        await emulators.startQueueEmulator();
+        const again = await createQueueResources(emulators, resourceOptions);
+        if (JSON.stringify(again.queues) !== JSON.stringify(resources.queues)) {
+          throw new Error(`queue URLs changed across the restart: ${JSON.stringify(again.queues)}`);
+        }
+        if (!observed.ok) throw observed.error;
+      },
       async stop() {
         await Promise.all(runners.map((r) => r.stop()));
         for (const step of cleanup) await step();

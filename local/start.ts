@@ -48,6 +48,11 @@ sd3-serverless local stack is up
   webhooks   signed with ${stack.apiKey.webhookSecret} (Standard Webhooks)
   model      ${stack.model.id}, ${size}x${size}${stack.tiny ? ' — tiny random weights: images are noise (set SD3_MODEL_DIR for real SD3)' : ''}
 
+for your shell (the README's examples read these):
+  export SD3_API_URL=${stack.url} SD3_API_KEY=${stack.apiKey.token}
+sd3-admin against this stack:
+  export SD3_DYNAMODB_ENDPOINT=${stack.emulators.dynamodbEndpoint} SD3_TENANTS_TABLE=${stack.resources.tables.tenants} SD3_KEYS_TABLE=${stack.resources.tables.keys} SD3_USAGE_TABLE=${stack.resources.tables.usage}
+
 try it:
   curl -s ${stack.url}/v1/generations -H "Authorization: Bearer ${stack.apiKey.token}" \\
     -H "Content-Type: application/json" -H "Prefer: wait=30" \\

@@ -51,6 +51,15 @@ export class Data extends Construct {
           sortKey: { name: j.queuedSort, type: N },
           projectionType: dynamodb.ProjectionType.KEYS_ONLY,
         },
+        {
+          // Sparse: jobs the crash-recovery reconciler still watches (until terminal, settled and
+          // notified); projects the attributes a sweep decides on, none of which progress touches.
+          indexName: j.openIndex,
+          partitionKey: { name: j.openKey, type: S },
+          sortKey: { name: j.openSort, type: N },
+          projectionType: dynamodb.ProjectionType.INCLUDE,
+          nonKeyAttributes: [...j.openProjection],
+        },
       ],
     });
     this.keys = new dynamodb.TableV2(this, 'Keys', {

@@ -242,6 +242,9 @@ export class GpuService extends Construct {
         [RUNNER_ENV.GRACE_SECONDS]: String(graceSeconds(model)),
         [RUNNER_ENV.HEALTH_PORT]: String(RUNNER_HEALTH_PORT),
         [RUNNER_ENV.MAX_RECEIVES]: String(MAX_RECEIVES),
+        // `models pull` leaves the verified manifest in the folder; the runner re-hashes every file
+        // against it at start, so a byte flipped on the instance store is caught, not served.
+        [RUNNER_ENV.REQUIRE_MANIFEST]: 'true',
       },
       secrets: { [ENV.SIGNING_KEYS]: ecs.Secret.fromSecretsManager(props.signingSecret) },
       healthCheck: {

@@ -73,6 +73,18 @@ export function applyNagSuppressions(stack: Sd3Stack): void {
     'The project targets Node 22 on both sides (edge bundle target node22, runner image Node 22); Node 22 is a supported Lambda runtime.',
   );
 
+  // Reconciler.
+  ack(
+    stack.reconciler.fn.role!,
+    'IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole]',
+    'The AWS managed basic execution policy only allows writing the function’s own CloudWatch logs.',
+  );
+  ack(
+    stack.reconciler.fn,
+    'L1',
+    'The project targets Node 22 on both sides (edge bundle target node22, runner image Node 22); Node 22 is a supported Lambda runtime.',
+  );
+
   ack(
     stack.signingSecret,
     'SMG4',

@@ -8,7 +8,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
-import { ENV, MAX_RECEIVES, ModelInfoSchema, TABLES } from '@sd3/shared';
+import { ENV, MAX_RECEIVES, ModelInfoSchema, RECONCILER_ENV, TABLES } from '@sd3/shared';
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import { type BuiltApp, buildApp } from './app.js';
 import { PRESETS, stopTimeoutSeconds } from './config.js';
@@ -561,6 +561,82 @@ describe('IAM boundaries', () => {
   test('GPU instances hold only the ECS agent permissions', () => {
     const services = new Set(instance.flatMap((g) => g.actions.map((a) => a.split(':')[0])));
     assert.deepEqual([...services].sort(), ['ecr', 'ecs', 'logs']);
+  });
+});
+
+describe('reconciler', () => {
+  const s = dev;
+  const id = idsOf(s);
+  const role = logicalIdOf(s, 'AWS::IAM::Role', 'ReconcilerFunctionServiceRole');
+  const fnId = logicalIdOf(s, 'AWS::Lambda::Function', 'ReconcilerFunction');
+  const grants = grantsOf(s, role);
+
+  test('a Node 22 Lambda invoked every minute by an EventBridge schedule', () => {
+    const fn = s.json.Resources[fnId]!.Properties!;
+    assert.equal(fn['Runtime'], 'nodejs22.x');
+    const env = (fn['Environment'] as { Variables: Record<string, unknown> }).Variables;
+    assert.equal(render(env[ENV.JOBS_TABLE]), id.jobsTable);
+    assert.equal(render(env[ENV.TENANTS_TABLE]), id.tenantsTable);
+    assert.equal(render(env[ENV.USAGE_TABLE]), id.usageTable);
+    assert.equal(render(env[ENV.EVENTS_QUEUE_URL]), id.eventsQueue);
+    assert.ok(render(env[ENV.JOB_QUEUES]).includes(id.jobsQueue));
+    assert.match(render(env[ENV.SIGNING_KEYS]), /resolve:secretsmanager/, 'a dynamic reference, no secret');
+    assert.equal(env[RECONCILER_ENV.STALE_AFTER_MS], String(15 * 60_000));
+    s.template.hasResourceProperties('AWS::Events::Rule', {
+      ScheduleExpression: 'rate(1 minute)',
+      State: 'ENABLED',
+      Targets: [Match.objectLike({ Arn: { 'Fn::GetAtt': [fnId, 'Arn'] } })],
+    });
+    s.template.hasResourceProperties('AWS::Lambda::Permission', {
+      FunctionName: { 'Fn::GetAtt': [fnId, 'Arn'] },
+      Principal: 'events.amazonaws.com',
+    });
+  });
+
+  test('the jobs table has the sparse openByModel index the reconciler queries', () => {
+    const j = TABLES.jobs;
+    s.template.hasResourceProperties('AWS::DynamoDB::GlobalTable', {
+      GlobalSecondaryIndexes: Match.arrayWith([
+        {
+          IndexName: j.openIndex,
+          KeySchema: [
+            { AttributeName: j.openKey, KeyType: 'HASH' },
+            { AttributeName: j.openSort, KeyType: 'RANGE' },
+          ],
+          Projection: { ProjectionType: 'INCLUDE', NonKeyAttributes: [...j.openProjection] },
+        },
+      ]),
+    });
+  });
+
+  test('least privilege: its index, jobs, tenants, the ledger, sends and queue depth; no S3, no receive', () => {
+    const resourcesOf = (action: string) =>
+      allowed(grants, action)
+        .flatMap((g) => g.resources)
+        .sort();
+    assert.deepEqual(resourcesOf('dynamodb:Query'), [`${id.jobsTable}.Arn/index/${TABLES.jobs.openIndex}`]);
+    assert.deepEqual(
+      resourcesOf('dynamodb:GetItem'),
+      [`${id.jobsTable}.Arn`, `${id.tenantsTable}.Arn`].sort(),
+    );
+    assert.deepEqual(
+      resourcesOf('dynamodb:UpdateItem'),
+      [`${id.jobsTable}.Arn`, `${id.tenantsTable}.Arn`].sort(),
+    );
+    assert.deepEqual(resourcesOf('dynamodb:PutItem'), [`${id.jobsTable}.Arn`, `${id.usageTable}.Arn`].sort());
+    assert.deepEqual(resourcesOf('dynamodb:Scan'), [`${id.tenantsTable}.Arn`]);
+    assert.deepEqual(resourcesOf('sqs:SendMessage'), [`${id.eventsQueue}.Arn`, `${id.jobsQueue}.Arn`].sort());
+    assert.deepEqual(resourcesOf('sqs:GetQueueAttributes'), [`${id.jobsQueue}.Arn`]);
+    for (const action of [
+      'sqs:ReceiveMessage',
+      'sqs:DeleteMessage',
+      'dynamodb:DeleteItem',
+      'dynamodb:BatchWriteItem',
+    ]) {
+      assert.deepEqual(resourcesOf(action), [], action);
+    }
+    assert.ok(!grants.some((g) => g.actions.some((a) => a.startsWith('s3:'))), 'no S3 access');
+    for (const g of grants) assert.ok(!g.resources.includes('*'), `wildcard resource: ${g.actions}`);
   });
 });
 

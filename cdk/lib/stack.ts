@@ -1,6 +1,6 @@
 /**
  * The one stack: storage, data, queues, the edge, the GPU fleet and monitoring, composed from the
- * typed config, and the webhook notifier on the events queue.
+ * typed config, the webhook notifier on the events queue and the scheduled crash-recovery reconciler.
  */
 import { CfnOutput, RemovalPolicy, Stack, type StackProps } from 'aws-cdk-lib';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
@@ -13,6 +13,7 @@ import { Monitoring } from './monitoring.js';
 import { applyNagSuppressions } from './nag.js';
 import { Notifier } from './notifier.js';
 import { Queues } from './queues.js';
+import { Reconciler } from './reconciler.js';
 import { Storage } from './storage.js';
 
 export interface Sd3StackProps extends StackProps {
@@ -29,6 +30,7 @@ export class Sd3Stack extends Stack {
   readonly edge: Edge;
   readonly gpu: GpuService;
   readonly notifier: Notifier;
+  readonly reconciler: Reconciler;
   readonly monitoring: Monitoring;
   readonly signingSecret: secretsmanager.Secret;
 
@@ -62,6 +64,14 @@ export class Sd3Stack extends Stack {
       signingKeyId: SIGNING_KEY_ID,
     });
     this.notifier = new Notifier(this, 'Notifier', { config, data: this.data, queues: this.queues });
+    // Crash recovery: lost messages, orphaned reservations, pending settlements, lost events.
+    this.reconciler = new Reconciler(this, 'Reconciler', {
+      config,
+      data: this.data,
+      queues: this.queues,
+      signingSecret: this.signingSecret,
+      signingKeyId: SIGNING_KEY_ID,
+    });
     this.gpu = new GpuService(this, 'Gpu', {
       config,
       storage: this.storage,

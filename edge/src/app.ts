@@ -2,7 +2,8 @@
  * The Hono app: routes and the one error mapping, web-standard only (no platform imports), so the
  * same app runs behind the Lambda and the Node server adapters. Every error leaves as RFC 9457
  * problem+json with the request id: ApiError as thrown, unknown paths 404, known paths with
- * another method 405 (with Allow), anything unexpected a logged 500.
+ * another method 405 (with Allow), AWS throttling/5xx/network failures 503 with Retry-After,
+ * anything unexpected a logged 500.
  */
 import { Hono } from 'hono';
 import { HTTPException } from 'hono/http-exception';
@@ -10,12 +11,15 @@ import { requestId } from 'hono/request-id';
 import { type EdgeDeps, resolveDeps } from './deps.js';
 import { ApiError } from './errors/api-error.js';
 import { problemResponse } from './errors/problem-response.js';
+import { retryAfterSeconds, transientKind } from './errors/transient.js';
 import type { AppEnv } from './http/app-env.js';
 import { KeyCache } from './http/auth.js';
+import { registerPlaygroundRoutes } from './playground/route.js';
 import { registerEventRoutes } from './routes/events.js';
 import { registerGenerationRoutes } from './routes/generations.js';
 import { registerMetaRoutes } from './routes/meta.js';
 import { registerOpenAiRoutes } from './routes/openai-images.js';
+import { registerQuoteRoutes } from './routes/quote.js';
 import { registerUsageRoutes } from './routes/usage.js';
 import { registerWebhookRoutes } from './routes/webhooks.js';
 
@@ -60,12 +64,14 @@ export function createApp(input: EdgeDeps): Hono<AppEnv> {
   });
 
   const context = { deps, keyCache };
+  registerQuoteRoutes(app, context);
   registerGenerationRoutes(app, context);
   registerEventRoutes(app, context);
   registerWebhookRoutes(app, context);
   registerOpenAiRoutes(app, context);
   registerUsageRoutes(app, context);
   registerMetaRoutes(app, context);
+  registerPlaygroundRoutes(app, context);
 
   const allowedMethods = routeMatcher(app);
 
@@ -88,6 +94,36 @@ export function createApp(input: EdgeDeps): Hono<AppEnv> {
         err.status === 413 ? 'payload_too_large' : err.status === 401 ? 'unauthorized' : 'invalid_request';
       return problemResponse(new ApiError(code, err.message || 'bad request'), c.req.path, id);
     }
+    // DynamoDB/SQS/S3 throttling, a 5xx or the network, still failing after the SDK's retries:
+    // the request may be retried, so 503 + Retry-After rather than a 500.
+    const transient = transientKind(err);
+    // The job was written before this failed: name it, so the client polls it (never resubmits).
+    const accepted = c.get('acceptedJobId');
+    const acceptedExt = accepted ? { generation_id: accepted } : undefined;
+    if (transient) {
+      deps.logger.log('warn', 'dependency unavailable', {
+        request_id: id,
+        method: c.req.method,
+        path: c.req.path,
+        kind: transient,
+        error: err,
+      });
+      const seconds = retryAfterSeconds(transient);
+      const unavailable = new ApiError(
+        'unavailable',
+        accepted
+          ? `generation ${accepted} was accepted but its state could not be read back; poll it by id in ${seconds} s`
+          : transient === 'throttled'
+            ? `the service is throttled right now; retry in ${seconds} s`
+            : `a backing service is briefly unavailable; retry in ${seconds} s`,
+        {
+          headers: { 'retry-after': String(seconds) },
+          cause: err,
+          ...(acceptedExt ? { extensions: acceptedExt } : {}),
+        },
+      );
+      return problemResponse(unavailable, c.req.path, id);
+    }
     deps.logger.log('error', 'unhandled error', {
       request_id: id,
       method: c.req.method,
@@ -97,6 +133,7 @@ export function createApp(input: EdgeDeps): Hono<AppEnv> {
     const internal = new ApiError(
       'internal',
       `an internal error occurred; quote request id ${id} when reporting it`,
+      acceptedExt ? { extensions: acceptedExt } : {},
     );
     return problemResponse(internal, c.req.path, id);
   });

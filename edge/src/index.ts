@@ -15,4 +15,14 @@ export { type DeliveryStore, DynamoDeliveryStore } from './notifier/delivery-sto
 export { DEFAULT_RETRY_SCHEDULE_MS, handleEventMessage, type NotifierDeps } from './notifier/notifier.js';
 export { buildOpenApiDocument } from './openapi/document.js';
 export type * from './ports/index.js';
+export { type AwsReconciler, createAwsReconciler } from './reconciler/aws.js';
+export {
+  DEFAULT_RECONCILER_CONFIG,
+  type ReconcilerConfig,
+  resolveReconcilerConfig,
+} from './reconciler/config.js';
+export type { ReconcilerDeps } from './reconciler/context.js';
+export { type ReconcilerLoop, startReconcilerLoop } from './reconciler/loop.js';
+export { createReconciler, type Reconciler } from './reconciler/reconciler.js';
+export type { ReconcileReport } from './reconciler/report.js';
 export { isJobId, newJobId } from './services/job-id.js';

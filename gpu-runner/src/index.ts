@@ -8,10 +8,19 @@ export {
   MIME_TYPES,
   readImageMetadata,
 } from './image/image-codec.js';
+export { encodePreview, PREVIEW_MAX_BYTES } from './image/preview-image.js';
 export { readModelConfig, type Sd3ModelConfig } from './model/model-config.js';
 export { loadSd3Model, type Sd3Model } from './model/sd3-model.js';
-export { CanceledError, type StepProgress } from './pipeline/denoise.js';
+export { CanceledError, type LatentSnapshot, type StepProgress } from './pipeline/denoise.js';
 export type { GenerationParams, InputImage, ResolvedParams } from './pipeline/generation-params.js';
+export {
+  isPreviewStep,
+  type LatentPreviewInput,
+  latentPreviewRgb,
+  MAX_PREVIEWS,
+  type PreviewRgb,
+  previewInterval,
+} from './pipeline/latent-preview.js';
 export { noiseSummary, randn, TorchGenerator } from './pipeline/noise/index.js';
 export { flowMatchSchedule } from './pipeline/scheduler/flow-match-euler.js';
 export { type GenerationResult, Sd3Pipeline } from './pipeline/sd3-pipeline.js';

@@ -54,6 +54,16 @@ export const TABLES = {
     queuedIndex: 'queuedByModel',
     queuedKey: 'queuedModel',
     queuedSort: 'createdAt',
+    /**
+     * Sparse index of the jobs the reconciler still watches, per model: `openModel` (the model id)
+     * is set at create and removed only by the reconciler, once the job is terminal, settled and its
+     * terminal event is in the delivery log (edge/src/reconciler). Projects the few attributes a
+     * sweep decides on, none of which a progress write touches.
+     */
+    openIndex: 'openByModel',
+    openKey: 'openModel',
+    openSort: 'createdAt',
+    openProjection: ['status', 'enqueuedAt', 'completedAt', 'settlement'],
   },
   keys: { partitionKey: 'keyId' },
   tenants: { partitionKey: 'tenantId' },
@@ -106,6 +116,10 @@ export const RUNNER_ENV = {
   RETRY_BACKOFF_SECONDS: 'SD3_RUNNER_RETRY_BACKOFF_SECONDS',
   DLQ_SWEEP_INTERVAL_SECONDS: 'SD3_RUNNER_DLQ_SWEEP_INTERVAL_SECONDS',
   DLQ_HIDE_SECONDS: 'SD3_RUNNER_DLQ_HIDE_SECONDS',
+  /** 'manifest' (default): hash the model folder against its manifest.json at start; 'off'. */
+  VERIFY_MODEL: 'SD3_RUNNER_VERIFY_MODEL',
+  /** 'true' refuses to start when the model folder has no manifest.json. */
+  REQUIRE_MANIFEST: 'SD3_RUNNER_REQUIRE_MANIFEST',
   LOG_LEVEL: 'SD3_LOG_LEVEL',
 } as const;
 
@@ -120,4 +134,12 @@ export const NOTIFIER_ENV = {
   TIMEOUT_MS: 'SD3_WEBHOOK_TIMEOUT_MS',
   /** 'true' allows http://127.0.0.1 targets: the local stack only, never in AWS. */
   ALLOW_LOCAL_HTTP: 'SD3_WEBHOOK_ALLOW_LOCAL_HTTP',
+} as const;
+
+/** Crash-recovery reconciler settings (optional; defaults in edge/src/reconciler/config.ts). */
+export const RECONCILER_ENV = {
+  /** A job, reservation or event untouched this long is treated as lost (ms). */
+  STALE_AFTER_MS: 'SD3_RECONCILER_STALE_AFTER_MS',
+  /** Re-enqueues of a lost job's message before it is failed with `message_lost`. */
+  MAX_RESENDS: 'SD3_RECONCILER_MAX_RESENDS',
 } as const;

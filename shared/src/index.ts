@@ -8,6 +8,7 @@ export * from './contracts/job-record.js';
 export * from './contracts/key-limits.js';
 export * from './contracts/openai-images.js';
 export * from './contracts/problem.js';
+export * from './contracts/quote.js';
 export * from './contracts/settlement-protocol.js';
 export * from './contracts/webhooks.js';
 export * from './envelope/canonical-json.js';

@@ -1,10 +1,13 @@
 /**
  * `npm run bench [pipeline|noise|api]`: the figures the issues ask for, measured in one run on
  * this machine. Timings are reported, never asserted.
+ * The mixed-workload load test and the memory soak are their own commands: `npm run bench:load`
+ * and `npm run bench:soak` (test/bench/load.ts, soak.ts; `-- --help` lists their flags).
  */
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { type LoadResult, measureApi } from './api-throughput.js';
+import { measurePreviewCost } from './latent-preview.js';
 import { measureNoise, measureTokenizers } from './noise-and-tokenizer.js';
 import { measureHostOverhead } from './pipeline-host-overhead.js';
 
@@ -27,6 +30,18 @@ if (want('pipeline')) {
     const r = await measureHostOverhead(cache, dtype);
     console.log(
       `| ${dtype} | ${fmt(r.totalMs)} | ${fmt(r.modelRunMs)} | ${fmt(r.hostMs)} | ${fmt(r.elementwiseMs)} | ${fmt(r.imageEncodeMs.png)} | ${fmt(r.imageEncodeMs.jpeg)} | ${fmt(r.imageEncodeMs.webp)} |`,
+    );
+  }
+}
+
+if (want('previews')) {
+  console.log('\n## Live previews at 1024x1024 (latents 16x128x128, 28 steps; median of 30)');
+  console.log('| dtype | map (worker) | JPEG (main thread) | bytes | previews/job | worker ms per step |');
+  console.log('|---|---|---|---|---|---|');
+  for (const dtype of ['fp16', 'fp32'] as const) {
+    const r = await measurePreviewCost(dtype);
+    console.log(
+      `| ${dtype} | ${fmt(r.mapMs)} | ${fmt(r.encodeMs)} | ${r.bytes} | ${r.previewsPerJob} | ${r.mapMsPerStep.toFixed(2)} ms |`,
     );
   }
 }

@@ -5,5 +5,11 @@ export interface AppEnv {
   Variables: {
     requestId: string;
     caller: Caller;
+    /**
+     * Set by a create route once its job is written: an error after that point (a dependency
+     * failing while the response is built or awaited) carries this id as generation_id, so the
+     * client polls the job instead of submitting it again.
+     */
+    acceptedJobId: string | undefined;
   };
 }

@@ -6,7 +6,8 @@ export function fieldErrors(error: z.ZodError, rename: Record<string, string> = 
   const out: FieldError[] = [];
   const seen = new Set<string>();
   const push = (field: string, message: string) => {
-    const name = rename[field] ?? field;
+    // Own keys only: a field named __proto__ or constructor must not pick up Object.prototype's.
+    const name = Object.hasOwn(rename, field) ? rename[field]! : field;
     const key = `${name}\u0000${message}`;
     if (seen.has(key)) return;
     seen.add(key);

@@ -23,7 +23,14 @@ async function readLimited(req: Request, maxBytes: number): Promise<Uint8Array> 
   const chunks: Uint8Array[] = [];
   let total = 0;
   for (;;) {
-    const { done, value } = await reader.read();
+    let chunk: Awaited<ReturnType<typeof reader.read>>;
+    try {
+      chunk = await reader.read();
+    } catch {
+      // The client went away or broke the framing mid-body: its fault, not a server error.
+      throw ApiError.field('body', 'was cut off before it was complete');
+    }
+    const { done, value } = chunk;
     if (done) break;
     total += value.byteLength;
     if (total > maxBytes) {
@@ -41,13 +48,28 @@ async function readLimited(req: Request, maxBytes: number): Promise<Uint8Array> 
   return out;
 }
 
-export async function readJsonBody(req: Request, maxBytes: number): Promise<unknown> {
-  if (!isJsonContentType(req.headers.get('content-type') ?? undefined)) {
-    throw new ApiError('unsupported_media_type', 'send the body as application/json', {
-      errors: [{ field: 'Content-Type', message: 'must be application/json' }],
-    });
-  }
+const unsupported = () =>
+  new ApiError('unsupported_media_type', 'send the body as application/json', {
+    errors: [{ field: 'Content-Type', message: 'must be application/json' }],
+  });
+
+/**
+ * For routes whose body may be left out: an empty (or blank) body is `undefined` whatever its
+ * content type; anything else is read as readJsonBody does, with the same size limit.
+ */
+export async function readOptionalJsonBody(req: Request, maxBytes: number): Promise<unknown> {
   const bytes = await readLimited(req, maxBytes);
+  if (bytes.every((b) => b === 0x20 || b === 0x09 || b === 0x0a || b === 0x0d)) return undefined;
+  if (!isJsonContentType(req.headers.get('content-type') ?? undefined)) throw unsupported();
+  return parseJson(bytes);
+}
+
+export async function readJsonBody(req: Request, maxBytes: number): Promise<unknown> {
+  if (!isJsonContentType(req.headers.get('content-type') ?? undefined)) throw unsupported();
+  return parseJson(await readLimited(req, maxBytes));
+}
+
+function parseJson(bytes: Uint8Array): unknown {
   let text: string;
   try {
     text = new TextDecoder('utf-8', { fatal: true }).decode(bytes);

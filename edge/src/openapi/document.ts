@@ -153,6 +153,23 @@ export function buildOpenApiDocument(options: { serverUrl?: string } = {}): Json
           },
         },
       },
+      '/v1/generations/quote': {
+        post: {
+          tags: ['generations'],
+          operationId: 'quoteGeneration',
+          summary: 'Price a generation without running it',
+          description:
+            'The same body and validation as create (400 and 422 alike, the image is checked too), but nothing is ' +
+            "created, reserved or queued. With billing on, `balance` and `monthly_spend_left` show the tenant's room " +
+            'now (a create may still be refused if it changes meanwhile). Needs the `read` or `generate` scope.',
+          requestBody: { required: true, content: json('GenerationRequest') },
+          responses: {
+            '200': { description: 'The price', content: json('Quote') },
+            ...bodyErrors,
+            ...authErrors,
+          },
+        },
+      },
       '/v1/generations/{id}': {
         get: {
           tags: ['generations'],
@@ -192,7 +209,8 @@ export function buildOpenApiDocument(options: { serverUrl?: string } = {}): Json
             'One entry per event sent to `webhook_url`: every attempt (time, status code or error), the state ' +
             '(pending, delivered, failed) and the next retry. Deliveries are signed per Standard Webhooks ' +
             '(`webhook-id` = the event id, `webhook-timestamp`, `webhook-signature: v1,…`) with the tenant secret. ' +
-            'Without `webhook_events` only terminal events are sent; retries back off for more than 24 h.',
+            'Without `webhook_events` only terminal events are sent (`generation.preview` only when listed, ' +
+            'without the image); retries back off for more than 24 h.',
           parameters: [idParam],
           responses: {
             '200': { description: 'The delivery log', content: json('WebhookDeliveryList') },
@@ -227,7 +245,10 @@ export function buildOpenApiDocument(options: { serverUrl?: string } = {}): Json
           summary: 'Server-Sent Events of a generation',
           description:
             'Each message: `id` = event id, `event` = type, `data` = the GenerationEvent JSON. Resume with `Last-Event-ID`. ' +
-            'The stream ends after the terminal event.',
+            'The stream ends after the terminal event. With `previews: true`, `generation.preview` events (`data`: ' +
+            '`step`, `total_steps`) come every few steps; the one matching the latest preview also carries `image` ' +
+            '(a `data:image/jpeg;base64,…` URI, at most 128 px a side), `width` and `height`. Replayed older previews ' +
+            'carry no image; the job object keeps the latest in `preview`.',
           parameters: [
             idParam,
             { name: 'Last-Event-ID', in: 'header', required: false, schema: { type: 'string' } },
@@ -295,6 +316,35 @@ export function buildOpenApiDocument(options: { serverUrl?: string } = {}): Json
           summary: 'The API reference page',
           security: [],
           responses: { '200': { description: 'HTML', content: { 'text/html': {} } } },
+        },
+      },
+      '/': {
+        get: {
+          tags: ['meta'],
+          operationId: 'playground',
+          summary: 'The playground page: paste a key, see the price, generate and watch it run',
+          security: [],
+          responses: { '200': { description: 'HTML', content: { 'text/html': {} } } },
+        },
+      },
+      '/playground/{file}': {
+        get: {
+          tags: ['meta'],
+          operationId: 'playgroundAsset',
+          summary: "The playground's script (app.js) and stylesheet (app.css)",
+          security: [],
+          parameters: [
+            {
+              name: 'file',
+              in: 'path',
+              required: true,
+              schema: { type: 'string', enum: ['app.js', 'app.css'] },
+            },
+          ],
+          responses: {
+            '200': { description: 'The file', content: { 'text/javascript': {}, 'text/css': {} } },
+            '404': problem('No such file'),
+          },
         },
       },
       '/healthz': {

@@ -1,4 +1,4 @@
-export type { BillingStore, Reservation, ReservedFrom } from './billing-store.js';
+export type { BillingStore, Reservation, ReservedFrom, SpendingRoom } from './billing-store.js';
 export { type EventPublisher, noEventPublisher } from './event-publisher.js';
 export type { IdempotencyRecord, IdempotencyStore } from './idempotency-store.js';
 export type { JobQueue, QueueMessage } from './job-queue.js';

@@ -114,3 +114,72 @@ test('a canceled job ends the stream with generation.canceled', async () => {
   for await (const msg of messages(res)) if (msg.event) types.push(msg.event);
   assert.deepEqual(types, ['generation.queued', 'generation.canceled']);
 });
+
+test('live previews: the job shows the latest, SSE carries each image live, replays only the latest', async () => {
+  const res0 = await s.call('POST', '/v1/generations', {
+    token: s.a.token,
+    json: { prompt: 'preview me', previews: true },
+  });
+  const created = (await res0.json()) as {
+    id: string;
+    preview: unknown;
+    params: { previews?: boolean; steps: number };
+  };
+  const total = created.params.steps;
+  const id = created.id;
+  assert.equal(created.preview, null, 'no preview yet');
+  assert.equal(created.params.previews, true);
+  const res = await s.call('GET', `/v1/generations/${id}/events`, { token: s.a.token });
+  const pause = () => new Promise((r) => setTimeout(r, 200));
+  const runner = (async () => {
+    await s.runner.start(id);
+    await pause();
+    await s.runner.preview(id, 1);
+    await pause();
+    await s.runner.preview(id, 2);
+    await pause();
+    await s.runner.succeed(id);
+  })();
+  const live: JobEvent[] = [];
+  for await (const msg of messages(res)) {
+    if (msg.event === 'generation.preview') live.push(JSON.parse(msg.data!) as JobEvent);
+  }
+  await runner;
+  assert.deepEqual(
+    live.map((e) => e.data['step']),
+    [1, 2],
+  );
+  const images = live.map((e) => e.data['image'] as string);
+  for (const [i, image] of images.entries()) {
+    assert.match(image, /^data:image\/jpeg;base64,[A-Za-z0-9+/]+=*$/, `preview ${i + 1} carries its image`);
+    assert.equal(live[i]!.data['width'], 16);
+    assert.equal(live[i]!.data['height'], 16);
+    assert.equal(live[i]!.data['total_steps'], total);
+  }
+  assert.notEqual(images[0], images[1], 'each live event gets its own image');
+  const job = (await (await s.call('GET', `/v1/generations/${id}`, { token: s.a.token })).json()) as {
+    preview: { step: number; total_steps: number; image: string; width: number; height: number };
+  };
+  assert.deepEqual(job.preview, { step: 2, total_steps: total, image: images[1], width: 16, height: 16 });
+  // A replay after the fact: the image of step 1 is gone, step 2 is still the latest.
+  const replay = await s.call('GET', `/v1/generations/${id}/events`, { token: s.a.token });
+  const replayed: JobEvent[] = [];
+  for await (const msg of messages(replay)) {
+    if (msg.event === 'generation.preview') replayed.push(JSON.parse(msg.data!) as JobEvent);
+  }
+  assert.deepEqual(replayed[0]!.data, { step: 1, total_steps: total });
+  assert.equal(replayed[1]!.data['image'], images[1]);
+});
+
+test('a job without previews has preview null and params.previews false', async () => {
+  const res = await s.call('POST', '/v1/generations', { token: s.a.token, json: { prompt: 'no preview' } });
+  const job = (await res.json()) as { preview: unknown; params: { previews?: boolean } };
+  assert.equal(job.preview, null);
+  assert.equal(job.params.previews, false);
+  const bad = await s.call('POST', '/v1/generations', {
+    token: s.a.token,
+    json: { prompt: 'x', previews: 'yes' },
+  });
+  assert.equal(bad.status, 400);
+  assert.match(await bad.text(), /previews/);
+});

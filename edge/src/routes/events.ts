@@ -2,9 +2,10 @@
  * GET /v1/generations/{id}/events: Server-Sent Events. Replays the job's recorded events after
  * Last-Event-ID, then re-reads the job every poll interval and sends what is new until a terminal
  * status; a keep-alive comment goes out when nothing was written for a while. Each message has
- * `id` = event id, `event` = type, `data` = the event object (the same shape as webhooks).
+ * `id` = event id, `event` = type, `data` = the event object (the same shape as webhooks); the
+ * latest `generation.preview` also carries the preview image.
  */
-import { isTerminal, type JobEvent, type JobRecord } from '@sd3/shared';
+import { isTerminal, type JobEvent, type JobRecord, toPublicPreview } from '@sd3/shared';
 import type { Hono } from 'hono';
 import { streamSSE } from 'hono/streaming';
 import type { AppEnv } from '../http/app-env.js';
@@ -14,6 +15,18 @@ import { loadJob } from '../services/job-access.js';
 import type { RouteContext } from './context.js';
 
 const sequence = (event: JobEvent) => Number(event.id.slice(event.id.lastIndexOf('.') + 1));
+
+/**
+ * The stored preview event holds only its step (the item stays small); the job keeps the latest
+ * image. A subscriber that sees the latest preview event gets that image with it; replays of older
+ * previews carry none, their image is gone.
+ */
+export function withPreviewImage(event: JobEvent, job: JobRecord): JobEvent {
+  if (event.type !== 'generation.preview' || !job.preview || event.data.step !== job.preview.step)
+    return event;
+  const { image, width, height } = toPublicPreview(job.preview);
+  return { ...event, data: { ...event.data, image, width, height } };
+}
 
 export function registerEventRoutes(app: Hono<AppEnv>, { deps, keyCache }: RouteContext): void {
   app.get('/v1/generations/:id/events', requireKey(keyCache, 'read'), async (c) => {
@@ -41,7 +54,8 @@ export function registerEventRoutes(app: Hono<AppEnv>, { deps, keyCache }: Route
             .filter((e) => sequence(e) > sent)
             .sort((a, b) => sequence(a) - sequence(b));
           for (const event of fresh) {
-            await stream.writeSSE({ id: event.id, event: event.type, data: JSON.stringify(event) });
+            const data = JSON.stringify(withPreviewImage(event, job));
+            await stream.writeSSE({ id: event.id, event: event.type, data });
             sent = sequence(event);
             lastWrite = Date.now();
           }

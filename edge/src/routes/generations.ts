@@ -62,6 +62,7 @@ export function registerGenerationRoutes(app: Hono<AppEnv>, { deps, keyCache }: 
       rawBody: body,
       requestId: c.get('requestId'),
     });
+    c.set('acceptedJobId', record.jobId);
     deps.logger.log('info', replayed ? 'generation replayed' : 'generation queued', {
       request_id: c.get('requestId'),
       job_id: record.jobId,

@@ -40,9 +40,11 @@ test('/openapi.json is OpenAPI 3.1 with every route, the bearer scheme and probl
     Object.keys(ms).map((m) => `${m.toUpperCase()} ${p}`),
   );
   assert.deepEqual(routes.sort(), [
+    'GET /',
     'GET /docs',
     'GET /healthz',
     'GET /openapi.json',
+    'GET /playground/{file}',
     'GET /v1/generations',
     'GET /v1/generations/{id}',
     'GET /v1/generations/{id}/events',
@@ -50,6 +52,7 @@ test('/openapi.json is OpenAPI 3.1 with every route, the bearer scheme and probl
     'GET /v1/models',
     'GET /v1/usage',
     'POST /v1/generations',
+    'POST /v1/generations/quote',
     'POST /v1/generations/{id}/cancel',
     'POST /v1/generations/{id}/webhooks/resend',
     'POST /v1/images/generations',

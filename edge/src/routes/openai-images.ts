@@ -52,6 +52,7 @@ export function registerOpenAiRoutes(app: Hono<AppEnv>, { deps, keyCache }: Rout
     const { record } = await submitGeneration(deps, c.get('caller'), validated, {
       requestId: c.get('requestId'),
     });
+    c.set('acceptedJobId', record.jobId);
     const final = await waitForTerminal(deps, record, deps.tuning.openAiWaitSeconds * 1000, c.req.raw.signal);
     const where = { location: jobPath(final.jobId) };
     if (final.status === 'failed') {

@@ -17,7 +17,7 @@ import { ApiError } from '../errors/api-error.js';
 import type { AppEnv } from '../http/app-env.js';
 import { requireKey } from '../http/auth.js';
 import { fieldErrors } from '../http/field-errors.js';
-import { readJsonBody } from '../http/json-body.js';
+import { readOptionalJsonBody } from '../http/json-body.js';
 import type { StoredDelivery } from '../notifier/delivery-store.js';
 import { loadJob } from '../services/job-access.js';
 import type { RouteContext } from './context.js';
@@ -71,8 +71,8 @@ export function registerWebhookRoutes(app: Hono<AppEnv>, { deps, keyCache }: Rou
 
   app.post('/v1/generations/:id/webhooks/resend', requireKey(keyCache, 'generate'), async (c) => {
     const record = await loadJob(deps, c.get('caller').tenantId, c.req.param('id'));
-    const text = await c.req.raw.clone().text();
-    const body = text.trim() === '' ? {} : await readJsonBody(c.req.raw, LIMITS.maxBodyBytes);
+    // Read once, with the size limit (an unbounded clone().text() here buffered any body whole).
+    const body = (await readOptionalJsonBody(c.req.raw, LIMITS.maxBodyBytes)) ?? {};
     const parsed = ResendRequestSchema.safeParse(body);
     if (!parsed.success) throw ApiError.fields(fieldErrors(parsed.error));
     if (!record.webhookUrl) {

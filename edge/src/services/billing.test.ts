@@ -8,11 +8,12 @@ import {
   type JobRecord,
   type KeyRecord,
   type ModelInfo,
+  parseReservationMarker,
   spendMonthOf,
   type TenantRecord,
   usageSortKey,
 } from '@sd3/shared';
-import type { JobQueue } from '../ports/index.js';
+import type { BillingStore, JobQueue } from '../ports/index.js';
 import { type EdgeStack, startEdgeStack, TEST_MODELS } from '../test-support/edge-stack.js';
 
 // tiny at its defaults: 64 x 64, 4 steps, 1 image -> ceil(1000 * 4096 * 4 / 1e6) = ceil(16.384) = 17.
@@ -395,4 +396,44 @@ test('a refund after the month turned goes to the balance only, not to the new m
   assert.equal((await post(app, `/v1/generations/${created.id}/cancel`, t.token, {})).status, 200);
   const stored = await tenantRecord(t.tenantId);
   assert.deepEqual([stored.creditBalance, stored.spentThisMonth], [5 * QUOTE, 2 * QUOTE]);
+});
+
+test('a reservation carries its marker until the job exists; a failed create releases it exactly once', async () => {
+  const t = await cappedTenant(10 * QUOTE, { creditBalance: 100 });
+  const billing = s.appWith({}).deps.billing!;
+  const markers: string[] = [];
+  const recording = Object.assign(Object.create(billing) as BillingStore, {
+    reserve: async (...args: Parameters<BillingStore['reserve']>) => {
+      const r = await billing.reserve(...args);
+      if (r.kind === 'reserved') markers.push(r.marker);
+      return r;
+    },
+  });
+  const ok = s.appWith({ [EDGE_ENV.MODELS]: JSON.stringify(PRICED) }, { billing: recording }).app;
+  assert.equal((await post(ok, '/v1/generations', t.token, { prompt: 'x' })).status, 202);
+  let stored = await tenantRecord(t.tenantId);
+  assert.equal(stored.openReservations, undefined, 'dropped once the job was written');
+  assert.deepEqual([stored.creditBalance, stored.spentThisMonth], [100 - QUOTE, QUOTE]);
+  const written = parseReservationMarker(markers[0]!);
+  assert.equal(written?.quote, QUOTE);
+  assert.equal(written?.fromBalance, true);
+  assert.equal(written?.spendMonth, spendMonthOf(Date.now()));
+
+  // The job put fails: the release gives both parts back and deletes the marker in one write.
+  const jobs = s.appWith({}).deps.jobs;
+  const failingJobs = Object.assign(Object.create(jobs) as typeof jobs, {
+    create: () => Promise.reject(new Error('DynamoDB unavailable')),
+  });
+  const failing = s.appWith(
+    { [EDGE_ENV.MODELS]: JSON.stringify(PRICED) },
+    { billing: recording, jobs: failingJobs },
+  ).app;
+  assert.equal((await post(failing, '/v1/generations', t.token, { prompt: 'x' })).status, 500);
+  stored = await tenantRecord(t.tenantId);
+  assert.equal(stored.openReservations, undefined);
+  assert.deepEqual([stored.creditBalance, stored.spentThisMonth], [100 - QUOTE, QUOTE]);
+  // A second release of the same marker (a retry, the reconciler) finds it gone and changes nothing.
+  assert.equal(await billing.release(t.tenantId, markers[1]!), 'absent');
+  stored = await tenantRecord(t.tenantId);
+  assert.deepEqual([stored.creditBalance, stored.spentThisMonth], [100 - QUOTE, QUOTE]);
 });

@@ -14,17 +14,12 @@ import {
   type JobRecord,
   type KeyLimits,
   type KeyScope,
-  MESSAGE_ATTRIBUTES,
   type ModelInfo,
   type NormalizedParams,
   nextEvent,
   normalizeRequest,
   inputImageKey as objectKeyForInput,
-  outputPrefix,
   quoteMillicredits,
-  REQUEST_ID_MESSAGE_ATTRIBUTE,
-  serializeEnvelope,
-  signEnvelope,
 } from '@sd3/shared';
 import type { ResolvedDeps } from '../deps.js';
 import { ApiError } from '../errors/api-error.js';
@@ -34,6 +29,7 @@ import { decodeInputImage, type InputImage } from './input-image.js';
 import { failEnqueue } from './job-access.js';
 import { publishJobEvent } from './job-events.js';
 import { newJobId } from './job-id.js';
+import { buildJobMessage } from './job-message.js';
 import { acquireJobSlot, releaseJobSlot } from './job-slots.js';
 
 export interface Caller {
@@ -135,41 +131,16 @@ export interface Submitted {
 async function sendWithRetry(
   deps: ResolvedDeps,
   record: JobRecord,
-  image: string | undefined,
   requestId: string | undefined,
 ): Promise<{ messageId: string } | { error: unknown }> {
-  const secret = deps.signing.keys.get(deps.signing.kid)!;
   let lastError: unknown;
   const delays = deps.tuning.enqueueRetryDelaysMs;
   for (let attempt = 0; attempt <= delays.length; attempt++) {
     if (attempt > 0) await sleep(delays[attempt - 1]!);
     try {
       // Re-signed per attempt so a late retry still carries a full validity window.
-      const issuedAt = deps.clock.now();
-      const envelope = await signEnvelope(
-        {
-          v: 1,
-          jobId: record.jobId,
-          tenantId: record.tenantId,
-          model: record.model,
-          params: record.params,
-          inputs: image ? { image } : {},
-          outputPrefix: outputPrefix(record.tenantId, record.jobId),
-          issuedAt,
-          expiresAt: issuedAt + deps.envelopeMaxAgeSeconds * 1000,
-          kid: deps.signing.kid,
-        },
-        secret,
-      );
-      return await deps.queue.send(record.model, {
-        body: serializeEnvelope(envelope),
-        attributes: {
-          [MESSAGE_ATTRIBUTES.jobId]: record.jobId,
-          [MESSAGE_ATTRIBUTES.tenantId]: record.tenantId,
-          [MESSAGE_ATTRIBUTES.model]: record.model,
-          ...(requestId ? { [REQUEST_ID_MESSAGE_ATTRIBUTE]: requestId } : {}),
-        },
-      });
+      const message = await buildJobMessage(deps, record, deps.clock.now(), requestId);
+      return await deps.queue.send(record.model, message);
     } catch (err) {
       lastError = err;
       deps.logger.log('warn', 'enqueue attempt failed', {
@@ -180,6 +151,44 @@ async function sendWithRetry(
     }
   }
   return { error: lastError };
+}
+
+/** The job write failed and reading it back failed too: whether it exists is unknown. */
+class JobWriteUnknownError extends Error {
+  constructor(override readonly cause: unknown) {
+    super('the job write failed and could not be read back', { cause });
+  }
+}
+
+/**
+ * Writes the new job. A write that DynamoDB applied although its answer was lost (a 500 or a
+ * reset connection after the commit) fails the SDK's retry with "already exists", or fails
+ * outright: the job is read back, and if it is this very record the create goes on.
+ */
+async function writeJob(deps: ResolvedDeps, record: JobRecord): Promise<void> {
+  try {
+    await deps.jobs.create(record);
+  } catch (err) {
+    let existing: JobRecord | null;
+    try {
+      existing = await deps.jobs.get(record.jobId);
+    } catch {
+      throw new JobWriteUnknownError(err);
+    }
+    const ours =
+      existing !== null &&
+      existing.tenantId === record.tenantId &&
+      existing.keyId === record.keyId &&
+      existing.createdAt === record.createdAt;
+    if (ours) {
+      deps.logger.log('warn', 'job write reported a failure but had been applied', {
+        job_id: record.jobId,
+        error: err,
+      });
+      return;
+    }
+    throw err;
+  }
 }
 
 export async function submitGeneration(
@@ -251,10 +260,11 @@ export async function submitGeneration(
   // creates can never take the balance below zero nor the month's spend above the cap.
   const quote = quoteFor(model, params);
   let reservedFrom: ReservedFrom | undefined;
+  let marker: string | undefined;
   if (quote !== undefined && quote > 0 && deps.billing) {
     let reservation: Reservation;
     try {
-      reservation = await deps.billing.reserve(caller.tenantId, quote, now);
+      reservation = await deps.billing.reserve(caller.tenantId, quote, now, jobId);
     } catch (err) {
       await releaseSlotAndKey();
       throw err;
@@ -286,6 +296,7 @@ export async function submitGeneration(
       );
     }
     if (reservation.kind === 'reserved') {
+      marker = reservation.marker;
       reservedFrom = {
         fromBalance: reservation.fromBalance,
         ...(reservation.spendMonth !== undefined ? { spendMonth: reservation.spendMonth } : {}),
@@ -312,6 +323,7 @@ export async function submitGeneration(
     ...(options.idempotencyKey !== undefined ? { idempotencyKey: options.idempotencyKey } : {}),
     events: [nextEvent(base, 'generation.queued', { status: 'queued', model: model.id }, now)],
     queuedModel: model.id,
+    openModel: model.id,
     expiresAt: Math.floor(now / 1000) + JOB_RETENTION_SECONDS,
     ...(quote !== undefined ? { quote } : {}),
     ...(reservedFrom?.fromBalance ? { reserved: true } : {}),
@@ -319,22 +331,56 @@ export async function submitGeneration(
   };
   try {
     if (image && inputKey) await deps.objects.put(inputKey, image.bytes, image.contentType);
-    await deps.jobs.create(record);
+    await writeJob(deps, record);
   } catch (err) {
+    if (err instanceof JobWriteUnknownError) {
+      // The job may exist: keep the reservation (its marker) for the reconciler, which voids the
+      // id or finds the job before it refunds, so the quote is neither lost nor given back twice.
+      await release();
+      throw new ApiError(
+        'unavailable',
+        `generation ${jobId} may or may not have been recorded; poll it by id (404: it was not, submit again)`,
+        { headers: { 'retry-after': '5' }, extensions: { generation_id: jobId }, cause: err.cause },
+      );
+    }
     await release();
-    // No job holds the reservation: give it back directly.
-    if (reservedFrom && quote !== undefined) {
-      await deps.billing?.release(caller.tenantId, quote, reservedFrom).catch((e: unknown) => {
+    // No job holds the reservation: give it back directly (once: the write is conditional on the
+    // marker). If that fails too, the reconciler refunds the marker later.
+    if (marker !== undefined) {
+      await deps.billing?.release(caller.tenantId, marker).catch((e: unknown) => {
         deps.logger.log('error', 'could not release the credit reservation', { job_id: jobId, error: e });
       });
     }
     throw err;
   }
+  // The job now carries the reservation; a marker left behind (this write failing) is dropped by
+  // the reconciler, which finds the job.
+  if (marker !== undefined) {
+    await deps.billing?.confirm(caller.tenantId, marker).catch((e: unknown) => {
+      deps.logger.log('warn', 'could not drop the reservation marker', { job_id: jobId, error: e });
+    });
+  }
 
   await publishJobEvent(deps, record, record.events[0]!);
-  const sent = await sendWithRetry(deps, record, inputKey, options.requestId);
+  const sent = await sendWithRetry(deps, record, options.requestId);
   if ('error' in sent) {
-    const failed = await failEnqueue(deps, record, 'the job queue did not accept the job; submit it again');
+    let failed: JobRecord;
+    try {
+      failed = await failEnqueue(deps, record, 'the job queue did not accept the job; submit it again');
+    } catch (err) {
+      // Neither queued nor failed: the job is recorded without a message. The reconciler queues it
+      // again (or fails and refunds it), so the client must poll this id rather than resubmit.
+      deps.logger.log('error', 'enqueue failed and the job could not be marked failed', {
+        job_id: jobId,
+        error: err,
+        enqueue_error: sent.error,
+      });
+      throw new ApiError(
+        'unavailable',
+        `generation ${jobId} was recorded but not queued yet; it will be queued or failed and refunded automatically: poll it by id instead of submitting again`,
+        { headers: { 'retry-after': '5' }, extensions: { generation_id: jobId }, cause: err },
+      );
+    }
     await release();
     deps.logger.log('error', 'enqueue failed; job marked failed', {
       job_id: jobId,

@@ -1,7 +1,8 @@
 /**
  * Sends a job's event to the events queue after the edge recorded it (queued, canceled while
  * queued, enqueue_failed). The job record is the source of truth: a failed send is logged and the
- * request goes on (no sweeper re-sends a lost event). Only events the job's webhook wants are sent.
+ * request goes on (the reconciler sends a lost terminal event again; a lost queued event stays
+ * lost). Only events the job's webhook wants are sent.
  */
 import { eventsQueueMessage, type JobEvent, type JobRecord, webhookWants } from '@sd3/shared';
 import type { ResolvedDeps } from '../deps.js';

@@ -3,7 +3,7 @@
  * every read with the TTL the request asked for (bounded by LIMITS); the queue position comes from
  * the sparse queuedByModel index and is null unless the job is queued.
  */
-import { type Job, type JobRecord, jobCost, LIMITS } from '@sd3/shared';
+import { type Job, type JobRecord, jobCost, LIMITS, toPublicPreview } from '@sd3/shared';
 import type { ResolvedDeps } from '../deps.js';
 
 const iso = (ms: number | undefined) => (ms === undefined ? null : new Date(ms).toISOString());
@@ -48,6 +48,7 @@ export async function toPublicJob(deps: ResolvedDeps, record: JobRecord): Promis
     progress: record.progress
       ? { step: record.progress.step, total_steps: record.progress.totalSteps }
       : null,
+    preview: record.preview ? toPublicPreview(record.preview) : null,
     params: record.params,
     image_to_image: record.inputImageKey !== undefined,
     outputs,

@@ -91,6 +91,8 @@ export interface FakeRunner {
   getRecord(jobId: string): Promise<JobRecord>;
   start(jobId: string): Promise<void>;
   progress(jobId: string, step: number): Promise<void>;
+  /** A live preview as the runner writes it: a 16x16 JPEG on the job, a `generation.preview` event. */
+  preview(jobId: string, step: number): Promise<void>;
   /** Writes real PNG outputs to the bucket and finishes the job. */
   succeed(jobId: string): Promise<void>;
   /** Receives every message of the model's queue, verifies each envelope and returns them. */
@@ -219,6 +221,30 @@ async function build(
         event: 'generation.progress',
         data: { step, total_steps: r.params.steps },
       })),
+    async preview(jobId, step) {
+      const jpeg = await sharp({
+        create: { width: 16, height: 16, channels: 3, background: { r: (step * 40) % 256, g: 80, b: 160 } },
+      })
+        .jpeg({ quality: 70 })
+        .toBuffer();
+      await append(jobId, (r) => {
+        const totalSteps = r.params.steps;
+        const preview = {
+          step,
+          totalSteps,
+          mime: 'image/jpeg',
+          data: jpeg.toString('base64'),
+          width: 16,
+          height: 16,
+        };
+        return {
+          from: 'running',
+          set: { progress: { step, totalSteps }, preview },
+          event: 'generation.preview',
+          data: { step, total_steps: totalSteps },
+        };
+      });
+    },
     async succeed(jobId) {
       if ((await getRecord(jobId)).status === 'queued') await runner.start(jobId);
       const r = await getRecord(jobId);

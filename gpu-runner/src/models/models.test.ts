@@ -98,6 +98,11 @@ describe('push and pull', () => {
     assert.deepEqual(first.kept, []);
     await assertSameFiles(model, dest, paths);
     await verifyModelDir(dest, first.manifest);
+    // The verified manifest is left in the folder for the runner's start-up check.
+    assert.deepEqual(
+      parseManifest(await readFile(join(dest, MANIFEST_NAME), 'utf8'), 'local'),
+      first.manifest,
+    );
     const second = await syncModel(src('tiny/v1'), dest, { s3 });
     assert.equal(second.fromStamp, true);
     assert.deepEqual(second.downloaded, []);

@@ -169,12 +169,22 @@ export async function verifyModelDir(dir: string, manifest: ModelManifest, concu
   });
 }
 
+/**
+ * The verified manifest goes into the folder too, so the runner can hash the files against it at
+ * start (SD3_RUNNER_VERIFY_MODEL) and `sd3 models verify DIR` works on a pulled folder.
+ */
+async function writeLocalManifest(dir: string, text: string): Promise<void> {
+  const path = join(dir, MANIFEST_NAME);
+  if ((await readFile(path, 'utf8').catch(() => null)) !== text) await writeFile(path, text);
+}
+
 export async function syncModel(src: S3Location, dir: string, options: SyncOptions): Promise<SyncResult> {
   const concurrency = options.concurrency ?? 8;
   const { manifest, text } = await fetchManifest(options.s3, src);
   const manifestSha = sha256(text);
   await mkdir(dir, { recursive: true });
   if (await stampStillValid(dir, await readStamp(dir), manifest, manifestSha)) {
+    await writeLocalManifest(dir, text);
     return { manifest, downloaded: [], kept: manifest.files.map((f) => f.path), fromStamp: true };
   }
   // Any earlier stamp is void from here on: a crash mid-sync must not leave a stale one behind.
@@ -196,6 +206,7 @@ export async function syncModel(src: S3Location, dir: string, options: SyncOptio
     downloaded.push(file.path);
     options.onFile?.(file, 'downloaded');
   });
+  await writeLocalManifest(dir, text);
   const stamp: Stamp = { manifestSha256: manifestSha, files: {} };
   for (const f of manifest.files) {
     const s = await stat(join(dir, f.path));

@@ -10,6 +10,7 @@ import type { HostTensor, OnnxModel } from '../runtime/onnx-backend.js';
 import type { BufferPool } from '../tensor/buffer-pool.js';
 import type { FloatDtype } from '../tensor/host-tensor.js';
 import { floatTensor, product, tensorValues } from '../tensor/host-tensor.js';
+import { isPreviewStep } from './latent-preview.js';
 import type { Schedule } from './scheduler/flow-match-euler.js';
 import type { ConditioningData } from './text-conditioning.js';
 
@@ -19,8 +20,29 @@ export interface StepProgress {
   totalSteps: number;
 }
 
+/**
+ * The loop's latents after a preview step, as views into its working buffers: valid only during
+ * the call (the next step overwrites them), so a hook reads them synchronously and keeps nothing.
+ */
+export interface LatentSnapshot extends StepProgress {
+  dtype: FloatDtype;
+  /** [batch, channels, h, w]. */
+  dims: readonly [number, number, number, number];
+  /** The latents after this step: float32 values, or float16 bit patterns. */
+  latent: Float32Array | Uint16Array;
+  /** The latents before this step and the step's sigmas (for the denoised estimate). */
+  previous: Float32Array | Uint16Array;
+  sigma: number;
+  sigmaNext: number;
+}
+
 export interface DenoiseHooks {
   onStep?: (progress: StepProgress) => void;
+  /**
+   * Live previews: `onLatent` gets the latents every few steps, at most `maxPreviews` times and
+   * never after the last step (latent-preview.ts isPreviewStep). Absent: no snapshot is taken.
+   */
+  previews?: { maxPreviews: number; onLatent: (snapshot: LatentSnapshot) => void };
   /** Checked before every step; true stops the loop with a 'canceled' PipelineError. */
   isCanceled?: () => boolean;
 }
@@ -87,6 +109,18 @@ export async function denoise(input: DenoiseInput, hooks: DenoiseHooks = {}): Pr
       { out_hidden_states: step.output },
     );
     await step.advance(cfg, guidanceScale, schedule.sigmas[i]!, schedule.sigmas[i + 1]!);
+    const previews = hooks.previews;
+    if (previews && isPreviewStep(i + 1, total, previews.maxPreviews)) {
+      previews.onLatent({
+        step: i + 1,
+        totalSteps: total,
+        dtype: input.dtype,
+        dims: [batch, c, h, w],
+        ...step.latents(),
+        sigma: schedule.sigmas[i]!,
+        sigmaNext: schedule.sigmas[i + 1]!,
+      });
+    }
     hooks.onStep?.({ step: i + 1, totalSteps: total });
   }
   step.finish();
@@ -101,6 +135,8 @@ interface Stepper {
   modelInput(): HostTensor;
   /** CFG + Euler: latents <- latents + (sigmaNext - sigma) * guided(output). */
   advance(cfg: boolean, guidance: number, sigma: number, sigmaNext: number): Promise<void>;
+  /** Views of the latents after and before the last advance (no copy). */
+  latents(): { latent: Float32Array | Uint16Array; previous: Float32Array | Uint16Array };
   /** Writes the final latents back into input.latents. */
   finish(): void;
 }
@@ -149,6 +185,11 @@ function graphStepper(input: DenoiseInput, inputDims: number[]): Stepper {
         { next_input: nextInput },
       );
       [modelInput, nextInput] = [nextInput, modelInput];
+    },
+    latents() {
+      // After the swap modelInput holds the new latents and nextInput the ones the step read.
+      const view = (t: HostTensor) => t.data.subarray(0, n) as Float32Array | Uint16Array;
+      return { latent: view(modelInput), previous: view(nextInput) };
     },
     finish() {
       latents.set(tensorValues(sampleOf(modelInput)));

@@ -13,6 +13,7 @@ import { ENV, MAX_RECEIVES, parseSigningKeys, RUNNER_ENV, type SigningKeys } fro
 import { z } from 'zod';
 import { EXECUTION_PROVIDERS, type ExecutionProvider } from '../runtime/onnx-backend.js';
 import { LOG_LEVELS, type LogLevel } from './logger.js';
+import { MODEL_VERIFY_MODES, type ModelVerifyMode } from './model-verify.js';
 
 export interface RunnerConfig {
   queueUrl: string;
@@ -56,6 +57,10 @@ export interface RunnerConfig {
   dlqSweepIntervalSeconds: number;
   /** How long a swept DLQ message stays hidden (the SQS maximum is 12 h). */
   dlqHideSeconds: number;
+  /** 'manifest': at start, hash every model file against the folder's manifest.json (when present). */
+  verifyModel: ModelVerifyMode;
+  /** Refuse to start when the model folder has no manifest.json (production: pulled folders have one). */
+  requireManifest: boolean;
   logLevel: LogLevel;
 }
 
@@ -98,6 +103,8 @@ export interface RunnerConfigInput {
   retryBackoffSeconds?: Raw;
   dlqSweepIntervalSeconds?: Raw;
   dlqHideSeconds?: Raw;
+  verifyModel?: Raw;
+  requireManifest?: Raw;
   logLevel?: Raw;
 }
 
@@ -131,6 +138,8 @@ export const CONFIG_ENV_NAMES: Record<keyof RunnerConfigInput, string> = {
   retryBackoffSeconds: RUNNER_ENV.RETRY_BACKOFF_SECONDS,
   dlqSweepIntervalSeconds: RUNNER_ENV.DLQ_SWEEP_INTERVAL_SECONDS,
   dlqHideSeconds: RUNNER_ENV.DLQ_HIDE_SECONDS,
+  verifyModel: RUNNER_ENV.VERIFY_MODEL,
+  requireManifest: RUNNER_ENV.REQUIRE_MANIFEST,
   logLevel: RUNNER_ENV.LOG_LEVEL,
 };
 
@@ -273,6 +282,8 @@ const Schema = z.object({
   retryBackoffSeconds: int(0, 900, 5, ' s'),
   dlqSweepIntervalSeconds: int(1, 86_400, 60, ' s'),
   dlqHideSeconds: int(1, MAX_VISIBILITY_SECONDS, MAX_VISIBILITY_SECONDS, ' s'),
+  verifyModel: oneOf(MODEL_VERIFY_MODES, 'manifest'),
+  requireManifest: bool(false),
   logLevel: oneOf(LOG_LEVELS, 'info'),
 });
 
@@ -297,6 +308,12 @@ export function parseRunnerConfig(
       `${label('heartbeatIntervalSeconds')}: must be less than half of ${label('visibilityTimeoutSeconds')} ` +
         `(got ${c.heartbeatIntervalSeconds} s and ${c.visibilityTimeoutSeconds} s): the job lease lasts ` +
         'visibility − heartbeat and must outlive one heartbeat interval',
+    ]);
+  }
+  if (c.requireManifest && c.verifyModel === 'off') {
+    throw new ConfigError([
+      `${label('requireManifest')}: cannot be true while ${label('verifyModel')} is off ` +
+        '(a required manifest that is never checked protects nothing)',
     ]);
   }
   const endpoints: RunnerConfig['endpoints'] = {};
@@ -331,6 +348,8 @@ export function parseRunnerConfig(
     retryBackoffSeconds: c.retryBackoffSeconds,
     dlqSweepIntervalSeconds: c.dlqSweepIntervalSeconds,
     dlqHideSeconds: c.dlqHideSeconds,
+    verifyModel: c.verifyModel,
+    requireManifest: c.requireManifest,
     logLevel: c.logLevel,
   };
 }

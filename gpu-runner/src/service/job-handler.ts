@@ -26,6 +26,7 @@ import {
   EnvelopeError,
   type EnvelopePayload,
   type JobOutputRecord,
+  type JobPreviewRecord,
   type JobRecord,
   type JobTimings,
   MESSAGE_ATTRIBUTES,
@@ -35,10 +36,13 @@ import {
 } from '@sd3/shared';
 import { PipelineError } from '../errors.js';
 import { decodeInputImage, encodeOutputImage, MIME_TYPES } from '../image/image-codec.js';
+import { encodePreview } from '../image/preview-image.js';
 import { CanceledError, type StepProgress } from '../pipeline/denoise.js';
 import type { GenerationParams, InputImage } from '../pipeline/generation-params.js';
+import { MAX_PREVIEWS } from '../pipeline/latent-preview.js';
 import type { GenerationResult } from '../pipeline/sd3-pipeline.js';
 import type { WorkerGenerateOptions } from '../worker/pipeline-worker.js';
+import type { PreviewFrame } from '../worker/protocol.js';
 import type { RunnerConfig } from './config.js';
 import type { JobError, JobStore, LeaseState } from './job-store.js';
 import { errorFields, type Logger } from './logger.js';
@@ -97,11 +101,19 @@ interface ActiveJob {
   released: Promise<void> | null;
 }
 
-/** Step progress to DynamoDB at most once per interval, never more than one write in flight. */
+/**
+ * Step progress to DynamoDB at most once per interval, never more than one write in flight. Live
+ * previews (at most MAX_PREVIEWS a job) are encoded off the worker thread and written as soon as
+ * no write is in flight, with the progress; a newer preview replaces one still waiting.
+ */
 class ProgressReporter {
   private last = Number.NEGATIVE_INFINITY;
   private inflight: Promise<void> | null = null;
   private closed = false;
+  private latest: StepProgress | null = null;
+  private pendingPreview: JobPreviewRecord | null = null;
+  private previewsWritten = 0;
+  private encoding: Promise<void> = Promise.resolve();
 
   constructor(
     private readonly store: JobStore,
@@ -114,21 +126,66 @@ class ProgressReporter {
 
   readonly onStep = ({ step, totalSteps }: StepProgress): void => {
     this.events.emit('job_progress', { jobId: this.jobId, step, totalSteps });
+    this.latest = { step, totalSteps };
+    if (this.closed || this.inflight) return;
+    if (this.pendingPreview) {
+      this.writePreview();
+      return;
+    }
     const now = Date.now();
-    if (this.closed || this.inflight || now - this.last < this.intervalMs) return;
+    if (now - this.last < this.intervalMs) return;
     this.last = now;
-    this.inflight = this.store
-      .progress(this.jobId, step, totalSteps)
-      .then(this.onState, (err: unknown) => this.log.warn('progress write failed', errorFields(err)))
-      .finally(() => {
-        this.inflight = null;
-      });
+    this.write(this.store.progress(this.jobId, step, totalSteps), 'progress');
   };
 
-  /** No more writes; waits for the one in flight so later writes see its event. */
-  async close(): Promise<void> {
+  /** A preview frame from the worker: encoded here (sharp, off the denoise thread), written next. */
+  readonly onPreview = (frame: PreviewFrame): void => {
+    if (this.closed) return;
+    this.encoding = this.encoding.then(async () => {
+      try {
+        const preview = await encodePreview(frame);
+        if (this.closed) return;
+        this.pendingPreview = preview;
+        if (!this.inflight) this.writePreview();
+      } catch (err) {
+        this.log.warn('preview encode failed', errorFields(err));
+      }
+    });
+  };
+
+  private writePreview(): void {
+    const preview = this.pendingPreview;
+    if (!preview) return;
+    this.pendingPreview = null;
+    this.previewsWritten++;
+    this.last = Date.now();
+    const progress = this.latest ?? { step: preview.step, totalSteps: preview.totalSteps };
+    this.write(this.store.preview(this.jobId, preview, progress), 'preview');
+  }
+
+  private write(pending: Promise<LeaseState>, what: string): void {
+    this.inflight = pending
+      .then(this.onState, (err: unknown) => this.log.warn(`${what} write failed`, errorFields(err)))
+      .finally(() => {
+        this.inflight = null;
+        // A preview that came in while this write was in flight goes next.
+        if (!this.closed && this.pendingPreview) this.writePreview();
+      });
+  }
+
+  /**
+   * No more writes; waits for the one in flight so later writes see its event. `flushPreview`
+   * (the success path): a job that asked for previews but finished before any was written still
+   * gets its latest one, so a fast job shows at least one.
+   */
+  async close(options: { flushPreview?: boolean } = {}): Promise<void> {
+    if (options.flushPreview && !this.closed) {
+      await this.encoding;
+      while (this.inflight) await this.inflight;
+      if (this.previewsWritten === 0 && this.pendingPreview) this.writePreview();
+    }
     this.closed = true;
-    await this.inflight;
+    while (this.inflight) await this.inflight;
   }
 }
 
@@ -364,7 +421,7 @@ export class JobHandler {
           );
           ctx.log.info('job failed: input refused', { reason: err.message });
           if (!ok) return 'lost';
-          await this.deleteMessage(ctx);
+          await this.deleteAfterFinish(ctx);
           return 'completed';
         }
         return await this.retry(ctx, jobId, err, true);
@@ -406,6 +463,7 @@ export class JobHandler {
     const result = await pipeline.generate(params, {
       onStep: job.reporter.onStep,
       signal: AbortSignal.any([job.stop.signal, job.cancel.signal]),
+      ...(p.previews ? { previews: { maxPreviews: MAX_PREVIEWS, onPreview: job.reporter.onPreview } } : {}),
     });
     const tUpload = performance.now();
     // Generation parameters only (no job id or time), so the same seed gives the same bytes.
@@ -449,7 +507,7 @@ export class JobHandler {
       }),
     );
     const uploadMs = performance.now() - tUpload;
-    await job.reporter.close();
+    await job.reporter.close({ flushPreview: true });
     const firstJob = !this.modelLoadReported;
     this.modelLoadReported = true;
     const timings: JobTimings = {
@@ -463,7 +521,7 @@ export class JobHandler {
     };
     if (!(await store.finishSucceeded(jobId, outputs, timings, result.stepsRun))) return 'lost';
     ctx.log.info('job succeeded', { timings, images: outputs.length });
-    await this.deleteMessage(ctx);
+    await this.deleteAfterFinish(ctx);
     return 'completed';
   }
 
@@ -477,7 +535,7 @@ export class JobHandler {
     const ok = await this.options.store.finishCanceled(jobId, stepsCompleted, totalSteps, timings);
     if (!ok) return 'lost';
     ctx.log.info('job canceled', { steps_completed: stepsCompleted, total_steps: totalSteps });
-    await this.deleteMessage(ctx);
+    await this.deleteAfterFinish(ctx);
     return 'completed';
   }
 
@@ -560,6 +618,21 @@ export class JobHandler {
         VisibilityTimeout: seconds,
       }),
     );
+  }
+
+  /**
+   * The job is terminal already, so a failed delete (SQS unreachable, or a receipt handle gone stale
+   * because the queue lost its messages) changes nothing: a redelivery finds the job finished and is
+   * deleted as a duplicate. Retrying the job here would only release a lease it no longer needs.
+   */
+  private async deleteAfterFinish(ctx: MessageContext): Promise<void> {
+    try {
+      await this.deleteMessage(ctx);
+    } catch (err) {
+      ctx.log.warn('could not delete the finished job message; a redelivery is dropped as a duplicate', {
+        ...errorFields(err),
+      });
+    }
   }
 
   private async deleteMessage(ctx: MessageContext): Promise<void> {

@@ -19,6 +19,7 @@ import {
   isTerminal,
   type JobEvent,
   type JobOutputRecord,
+  type JobPreviewRecord,
   type JobRecord,
   type JobTimings,
   nextEvent,
@@ -58,6 +59,15 @@ export interface JobStore {
   renew(jobId: string): Promise<LeaseState>;
   /** Records step i of N, extends the lease, appends a progress event. */
   progress(jobId: string, step: number, totalSteps: number): Promise<LeaseState>;
+  /**
+   * Replaces the job's live preview (only the latest is kept), records the progress, extends the
+   * lease and appends a `generation.preview` event holding the preview's step only.
+   */
+  preview(
+    jobId: string,
+    preview: JobPreviewRecord,
+    progress: { step: number; totalSteps: number },
+  ): Promise<LeaseState>;
   /** `stepsRun` completes the progress (the last throttled progress write may be behind). */
   finishSucceeded(
     jobId: string,
@@ -333,6 +343,18 @@ export class DynamoJobStore implements JobStore {
       set: ['#progress = :progress'],
       values: { ':progress': { step, totalSteps } },
       event: { type: 'generation.progress', data: { step, total_steps: totalSteps } },
+    });
+  }
+
+  preview(
+    jobId: string,
+    preview: JobPreviewRecord,
+    progress: { step: number; totalSteps: number },
+  ): Promise<LeaseState> {
+    return this.extend(jobId, {
+      set: ['#progress = :progress', '#preview = :preview'],
+      values: { ':progress': progress, ':preview': preview },
+      event: { type: 'generation.preview', data: { step: preview.step, total_steps: preview.totalSteps } },
     });
   }
 

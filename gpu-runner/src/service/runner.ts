@@ -18,6 +18,7 @@ import { EventPublisher } from './event-publisher.js';
 import { JobHandler, type JobPipeline } from './job-handler.js';
 import { DynamoJobStore } from './job-store.js';
 import { createLogger, errorFields, type Logger } from './logger.js';
+import { verifyModelAtStart } from './model-verify.js';
 import { QueueConsumer, RunnerEvents } from './queue-consumer.js';
 
 export interface RunnerDeps {
@@ -109,6 +110,20 @@ export async function startRunner(config: RunnerConfig, deps: RunnerDeps = {}): 
   try {
     if (deps.pipeline) pipeline = deps.pipeline;
     else {
+      // Before loading: a corrupted weight file loads fine and then renders garbage.
+      const verified = await verifyModelAtStart(config.modelDir, {
+        mode: config.verifyModel,
+        requireManifest: config.requireManifest,
+      });
+      if (verified.verified) {
+        log.info('model verified against its manifest', {
+          files: verified.files,
+          bytes: verified.bytes,
+          verify_ms: verified.ms,
+        });
+      } else {
+        log.info('model not verified', { reason: verified.reason });
+      }
       log.info('loading model', {
         model: config.modelId,
         model_dir: config.modelDir,

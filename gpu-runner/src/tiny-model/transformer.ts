@@ -21,6 +21,12 @@ export interface TransformerGraphOptions {
   channels: number;
   jointAttentionDim: number;
   pooledDim: number;
+  /**
+   * [height, width] in latent pixels: the graph adds a positional embedding of exactly that size,
+   * like an export traced with static shapes, so any other latent size fails inside onnxruntime
+   * (a broadcast error) while the declared I/O stays dynamic. 'mixing' kind only.
+   */
+  staticLatentSize?: readonly [number, number];
 }
 
 export interface BuiltTransformer {
@@ -52,6 +58,9 @@ export function buildTransformer(o: TransformerGraphOptions): BuiltTransformer {
   const tCol = g.op('Unsqueeze', [t, g.ints('axes_1', [1])]);
   const spatial = g.ints('axes_2_3', [2, 3]);
   const dims = ['batch_size', C, 'height', 'width'];
+  if (o.staticLatentSize && o.kind !== 'mixing') {
+    throw new Error(`tiny-model transformer: staticLatentSize needs the 'mixing' kind, not '${o.kind}'`);
+  }
 
   if (o.kind === 'linear') {
     const aValues = g.randomValues('a', [], 0.8, 1.2);
@@ -80,9 +89,17 @@ export function buildTransformer(o: TransformerGraphOptions): BuiltTransformer {
   }
 
   const convBound = Math.sqrt(3 / (9 * C));
+  const [posH, posW] = o.staticLatentSize ?? [0, 0];
+  const convIn = o.staticLatentSize
+    ? g.op('Add', [x, g.random('pos_embed', [1, C, posH, posW], -0.05, 0.05)])
+    : x;
   const conv = g.op(
     'Conv',
-    [x, g.random('conv.weight', [C, C, 3, 3], -convBound, convBound), g.random('conv.bias', [C], -0.1, 0.1)],
+    [
+      convIn,
+      g.random('conv.weight', [C, C, 3, 3], -convBound, convBound),
+      g.random('conv.bias', [C], -0.1, 0.1),
+    ],
     { kernel_shape: { ints: [3, 3] }, pads: { ints: [1, 1, 1, 1] } },
   );
   const J = o.jointAttentionDim;

@@ -8,6 +8,7 @@ import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { PipelineError } from '../errors.js';
+import { buildManifest, MANIFEST_NAME } from '../models/manifest.js';
 import {
   clipConfig,
   modelIndexConfig,
@@ -38,6 +39,14 @@ export interface TinyModelOptions {
   withT5?: boolean;
   /** Overrides of TINY_MODEL_DEFAULT_SIZES (e.g. SD3_MEDIUM_SIZES with cost 'zero'). */
   sizes?: Partial<TinyModelSizes>;
+  /**
+   * [height, width] in latent pixels (image side / 8): the transformer then only runs at that size,
+   * like an export with static shapes; jobs of any other size fail inside onnxruntime on every
+   * attempt. For fault tests ('mixing' transformer only).
+   */
+  staticLatentSize?: readonly [number, number];
+  /** Also write manifest.json (paths, sizes, SHA-256), as `sd3 models push` does. Default false. */
+  manifest?: boolean;
 }
 
 export interface TinyModelInfo {
@@ -64,6 +73,8 @@ interface ResolvedOptions {
   cost: TinyCost;
   withT5: boolean;
   sizes: TinyModelSizes;
+  staticLatentSize: readonly [number, number] | undefined;
+  manifest: boolean;
 }
 
 function oneOf<T extends string>(field: string, value: unknown, allowed: readonly T[], fallback: T): T {
@@ -94,7 +105,33 @@ function resolveOptions(options: TinyModelOptions): ResolvedOptions {
     );
   }
   const sizes = resolveSizes(options.sizes ?? {}, { withT5, cost });
-  return { dtype, seed, transformerKind, cost, withT5, sizes };
+  const staticLatentSize = options.staticLatentSize;
+  if (staticLatentSize !== undefined) {
+    if (
+      !Array.isArray(staticLatentSize) ||
+      staticLatentSize.length !== 2 ||
+      !staticLatentSize.every((v) => Number.isSafeInteger(v) && v >= 1)
+    ) {
+      throw new PipelineError(
+        'input_invalid',
+        `tiny-model options.staticLatentSize: expected [height, width] in latent pixels (positive integers), found ${JSON.stringify(staticLatentSize)}`,
+      );
+    }
+    if (transformerKind !== 'mixing') {
+      throw new PipelineError(
+        'input_invalid',
+        `tiny-model options.staticLatentSize: needs transformerKind 'mixing', found '${transformerKind}'`,
+      );
+    }
+  }
+  const manifest = options.manifest ?? false;
+  if (typeof manifest !== 'boolean') {
+    throw new PipelineError(
+      'input_invalid',
+      `tiny-model options.manifest: expected a boolean, found ${JSON.stringify(manifest)}`,
+    );
+  }
+  return { dtype, seed, transformerKind, cost, withT5, sizes, staticLatentSize, manifest };
 }
 
 async function writeJson(file: string, value: unknown): Promise<void> {
@@ -192,12 +229,17 @@ async function writeContents(
     channels: s.latentChannels,
     jointAttentionDim: s.jointAttentionDim,
     pooledDim: s.clipLProjection + s.clipGProjection,
+    ...(o.staticLatentSize ? { staticLatentSize: o.staticLatentSize } : {}),
   });
   await writeOnnxFolder(path.join(dir, 'transformer'), transformer.encoded, transformerConfig(s));
 
   const vae = { dtype, seed, latentChannels: s.latentChannels };
   await writeOnnxFolder(path.join(dir, 'vae_encoder'), buildVaeEncoder(vae), vaeConfig(s));
   await writeOnnxFolder(path.join(dir, 'vae_decoder'), buildVaeDecoder(vae), vaeConfig(s));
+  if (o.manifest) {
+    // Last, over everything above, as sd3 models push writes it.
+    await writeJson(path.join(dir, MANIFEST_NAME), await buildManifest(dir));
+  }
   return transformer.linear;
 }
 

@@ -9,10 +9,19 @@ import type { StepProgress } from '../pipeline/denoise.js';
 import { CanceledError } from '../pipeline/denoise.js';
 import type { GenerationParams } from '../pipeline/generation-params.js';
 import type { GenerationResult } from '../pipeline/sd3-pipeline.js';
-import type { FromWorker, ModelInfo, SerializedError, ToWorker, WorkerInit } from './protocol.js';
+import type {
+  FromWorker,
+  ModelInfo,
+  PreviewFrame,
+  SerializedError,
+  ToWorker,
+  WorkerInit,
+} from './protocol.js';
 
 export interface WorkerGenerateOptions {
   onStep?: (progress: StepProgress) => void;
+  /** Live previews: at most `maxPreviews` (latent-preview.ts), each handed to `onPreview`. */
+  previews?: { maxPreviews: number; onPreview: (frame: PreviewFrame) => void };
   signal?: AbortSignal;
   outputType?: 'image' | 'latent';
 }
@@ -21,6 +30,7 @@ interface Pending {
   resolve: (r: GenerationResult) => void;
   reject: (e: Error) => void;
   onStep: ((p: StepProgress) => void) | undefined;
+  onPreview: ((frame: PreviewFrame) => void) | undefined;
   cleanup: () => void;
 }
 
@@ -98,6 +108,7 @@ export class PipelineWorker {
         resolve,
         reject,
         onStep: options.onStep,
+        onPreview: options.previews?.onPreview,
         cleanup: () => options.signal?.removeEventListener('abort', onAbort),
       });
       const msg: ToWorker = {
@@ -106,6 +117,7 @@ export class PipelineWorker {
         params,
         outputType: options.outputType ?? 'image',
         cancelFlag,
+        maxPreviews: options.previews?.maxPreviews ?? 0,
       };
       this.worker.postMessage(msg);
     });
@@ -117,6 +129,10 @@ export class PipelineWorker {
     if (!p) return;
     if (msg.type === 'progress') {
       p.onStep?.({ step: msg.step, totalSteps: msg.totalSteps });
+      return;
+    }
+    if (msg.type === 'preview') {
+      p.onPreview?.(msg.preview);
       return;
     }
     this.pending.delete(msg.id);

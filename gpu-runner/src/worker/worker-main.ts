@@ -4,13 +4,31 @@
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import { isPipelineError } from '../errors.js';
-import { CanceledError } from '../pipeline/denoise.js';
+import { CanceledError, type LatentSnapshot } from '../pipeline/denoise.js';
+import { latentPreviewRgb } from '../pipeline/latent-preview.js';
 import { Sd3Pipeline } from '../pipeline/sd3-pipeline.js';
 import type { FromWorker, SerializedError, ToWorker, WorkerInit } from './protocol.js';
 
 const port = parentPort!;
 const init = workerData as WorkerInit;
 const send = (msg: FromWorker, transfer: ArrayBuffer[] = []) => port.postMessage(msg, transfer);
+
+/** A preview of the first image; a failure (say, a model without 16 latent channels) only costs the preview. */
+function sendPreview(id: number, s: LatentSnapshot): void {
+  try {
+    const [, c, h, w] = s.dims;
+    const frame = latentPreviewRgb({
+      dtype: s.dtype,
+      dims: [c, h, w],
+      latent: s.latent,
+      previous: { latent: s.previous, sigma: s.sigma, sigmaNext: s.sigmaNext },
+    });
+    const preview = { ...frame, step: s.step, totalSteps: s.totalSteps };
+    send({ type: 'preview', id, preview }, [frame.rgb.buffer as ArrayBuffer]);
+  } catch {
+    // Previews are best effort; the generation goes on.
+  }
+}
 
 function serialize(err: unknown): SerializedError {
   if (err instanceof CanceledError)
@@ -58,6 +76,9 @@ async function main(): Promise<void> {
           outputType: msg.outputType,
           isCanceled: () => Atomics.load(flag, 0) === 1,
           onStep: ({ step, totalSteps }) => send({ type: 'progress', id: msg.id, step, totalSteps }),
+          ...(msg.maxPreviews > 0
+            ? { previews: { maxPreviews: msg.maxPreviews, onLatent: (s) => sendPreview(msg.id, s) } }
+            : {}),
         });
         const transfer = [
           result.latents.buffer as ArrayBuffer,

@@ -101,6 +101,42 @@ export type SettlementState = (typeof SETTLEMENT_STATES)[number];
 export const TENANT_PENDING_REFUNDS = 'pendingRefunds';
 
 /**
+ * Tenant attribute (string set) holding the open credit reservations: added in the same conditional
+ * write that takes the quote, deleted once the job item exists (or by the refund of a reservation
+ * whose job never appeared, in one write conditional on the marker, so it happens once).
+ */
+export const TENANT_OPEN_RESERVATIONS = 'openReservations';
+
+/** What a reservation marker records: enough to give the quote back without the job. */
+export interface ReservationMarker {
+  /** Epoch ms of the reservation. */
+  at: number;
+  jobId: string;
+  /** Millicredits. */
+  quote: number;
+  fromBalance: boolean;
+  spendMonth?: string;
+}
+
+/** `<at>#<jobId>#<quote>#<b|->#<spendMonth|->`. */
+export function reservationMarker(m: ReservationMarker): string {
+  return `${m.at}#${m.jobId}#${m.quote}#${m.fromBalance ? 'b' : '-'}#${m.spendMonth ?? '-'}`;
+}
+
+/** The marker's fields, or null for a string that is not one. */
+export function parseReservationMarker(text: string): ReservationMarker | null {
+  const m = /^(\d{1,15})#([A-Za-z0-9_-]{1,100})#(\d{1,15})#([b-])#(\d{4}-\d{2}|-)$/.exec(text);
+  if (!m) return null;
+  return {
+    at: Number(m[1]),
+    jobId: m[2]!,
+    quote: Number(m[3]),
+    fromBalance: m[4] === 'b',
+    ...(m[5] !== '-' ? { spendMonth: m[5]! } : {}),
+  };
+}
+
+/**
  * The attributes a terminal write sets on a job with a quote (none for a free job): the charge, the
  * refund, and `pending` when a refund must still go back to the tenant's balance.
  */

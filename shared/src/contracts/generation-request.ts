@@ -27,6 +27,7 @@ export const EVENT_TYPES = [
   'generation.queued',
   'generation.started',
   'generation.progress',
+  'generation.preview',
   'generation.succeeded',
   'generation.failed',
   'generation.canceled',
@@ -81,14 +82,30 @@ export const GenerationRequestSchema = z
       .optional()
       .describe('Image-to-image input: base64 or a data: URL (PNG, JPEG or WebP)'),
     strength: z.number().min(0).max(1).optional(),
+    // Checked raw first: the URL parser silently drops CR/LF/tab, so the stored URL would differ
+    // from the one sent. Credentials would be echoed in job views and refused at delivery anyway.
     webhook_url: z
-      .url({ protocol: /^https?$/ })
+      .string()
       .max(2048)
+      // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what it refuses
+      .refine((v) => !/[\s\u0000-\u001f\u007f-\u009f]/.test(v), {
+        message: 'must not contain whitespace or control characters',
+      })
+      .url({ protocol: /^https?$/ })
+      .refine((v) => !URL.canParse(v) || (new URL(v).username === '' && new URL(v).password === ''), {
+        message: 'must not contain credentials (user:password@)',
+      })
       .optional(),
     webhook_events: z.array(z.enum(EVENT_TYPES)).min(1).optional(),
     user: z.string().min(1).max(LIMITS.userChars).optional().describe('Your end-user id, for usage reports'),
     output_ttl_seconds: z.number().int().min(LIMITS.minOutputTtl).max(LIMITS.maxOutputTtl).optional(),
     dry_run: z.boolean().optional().describe('true: answer 200 with the price quote and create nothing'),
+    previews: z
+      .boolean()
+      .optional()
+      .describe(
+        "true: a small live preview of the image in progress every few steps (generation.preview events and the job's `preview`)",
+      ),
   })
   .superRefine((r, ctx) => {
     if (r.aspect_ratio && (r.width !== undefined || r.height !== undefined)) {
@@ -145,6 +162,8 @@ export const NormalizedParamsSchema = z
     output_quality: z.number().int(),
     strength: z.number().nullable(),
     output_ttl_seconds: z.number().int(),
+    /** Absent on jobs created before previews existed: no previews. */
+    previews: z.boolean().optional(),
   })
   .meta({ id: 'GenerationParams' });
 export type NormalizedParams = z.infer<typeof NormalizedParamsSchema>;
@@ -204,6 +223,7 @@ export function normalizeRequest(
       output_quality: req.output_quality ?? 90,
       strength: req.image !== undefined ? (req.strength ?? 0.6) : null,
       output_ttl_seconds: req.output_ttl_seconds ?? LIMITS.defaultOutputTtl,
+      previews: req.previews === true,
     },
   };
 }

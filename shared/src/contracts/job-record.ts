@@ -12,10 +12,13 @@
  *   runner progress      running (runnerId = me): progress, leaseUntil, throttled to about 1/s
  *   runner finish        running (runnerId = me) -> succeeded | failed | canceled
  *   runner               any non-terminal -> failed for a forged/expired envelope or after the last attempt
+ *   reconciler resend    queued, or running under a long-lapsed lease: resends + 1 (message sent again)
+ *   reconciler lost      queued | running (lapsed) -> failed (message_lost) after maxResends
+ *   reconciler close     terminal, settled, terminal event logged: REMOVE openModel
  */
 import type { SettlementState } from './billing.js';
 import type { EventType, NormalizedParams, OutputFormat } from './generation-request.js';
-import type { JobEvent, JobStatus, JobTimings } from './job.js';
+import type { JobEvent, JobPreview, JobStatus, JobTimings } from './job.js';
 import { eventId } from './job.js';
 
 export interface JobOutputRecord {
@@ -26,6 +29,20 @@ export interface JobOutputRecord {
   height: number;
   bytes: number;
   seed: number;
+}
+
+export const PREVIEW_MIMES = ['image/jpeg', 'image/webp'] as const;
+export type PreviewMime = (typeof PREVIEW_MIMES)[number];
+
+/** A live preview as the runner stores it on the job item: a few KB, at most about 128 px a side. */
+export interface JobPreviewRecord {
+  step: number;
+  totalSteps: number;
+  mime: PreviewMime;
+  /** The encoded image, base64. */
+  data: string;
+  width: number;
+  height: number;
 }
 
 export interface JobRecord {
@@ -45,6 +62,8 @@ export interface JobRecord {
   webhookUrl?: string;
   webhookEvents?: EventType[];
   progress?: { step: number; totalSteps: number };
+  /** The latest live preview only (overwritten, kept small), when the request asked for previews. */
+  preview?: JobPreviewRecord;
   outputs?: JobOutputRecord[];
   error?: { code: string; message: string };
   timings?: JobTimings;
@@ -61,6 +80,17 @@ export interface JobRecord {
   idempotencyKey?: string;
   /** The model id while status is queued, absent otherwise (sparse queue-position index). */
   queuedModel?: string;
+  /**
+   * The model id from create until the reconciler has seen the job terminal, settled and notified
+   * (sparse openByModel index, edge/src/reconciler); only the reconciler removes it.
+   */
+  openModel?: string;
+  /** Times the reconciler sent the job's message again because it was lost. */
+  resends?: number;
+  /** Times the reconciler sent the terminal event to the events queue again (no delivery logged). */
+  eventResends?: number;
+  /** Epoch ms of the last such event resend. */
+  eventResentAt?: number;
   /** DynamoDB TTL, epoch seconds. */
   expiresAt: number;
   /** Price quote in millicredits (contracts/billing.ts); absent for a free model. */
@@ -77,6 +107,17 @@ export interface JobRecord {
   charge?: number;
   refund?: number;
   settlement?: SettlementState;
+}
+
+/** The public form of a stored preview: the image as a data URI. */
+export function toPublicPreview(preview: JobPreviewRecord): JobPreview {
+  return {
+    step: preview.step,
+    total_steps: preview.totalSteps,
+    image: `data:${preview.mime};base64,${preview.data}`,
+    width: preview.width,
+    height: preview.height,
+  };
 }
 
 /** Jobs are kept for 30 days after creation. */
@@ -124,6 +165,11 @@ export interface TenantRecord {
   spentThisMonth?: number;
   /** Job ids whose refund was applied to creditBalance but not yet confirmed on the job. */
   pendingRefunds?: Set<string>;
+  /**
+   * Credit reservations taken at create whose job item is not yet confirmed written
+   * (`reservationMarker`); the reconciler refunds those whose job never appeared.
+   */
+  openReservations?: Set<string>;
 }
 
 export const KEY_SCOPES = ['generate', 'read', 'admin'] as const;

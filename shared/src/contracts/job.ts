@@ -38,6 +38,17 @@ export const JobErrorSchema = z
   .object({ code: z.string(), message: z.string() })
   .meta({ id: 'GenerationError' });
 
+export const JobPreviewSchema = z
+  .object({
+    step: z.number().int(),
+    total_steps: z.number().int(),
+    image: z.string().describe('data:image/jpeg;base64,… or data:image/webp;base64,…'),
+    width: z.number().int(),
+    height: z.number().int(),
+  })
+  .meta({ id: 'GenerationPreview' });
+export type JobPreview = z.infer<typeof JobPreviewSchema>;
+
 export const JobSchema = z
   .object({
     id: z.string(),
@@ -49,6 +60,9 @@ export const JobSchema = z
     completed_at: z.string().nullable(),
     queue_position: z.number().int().nullable().describe('Jobs ahead of this one while queued'),
     progress: z.object({ step: z.number().int(), total_steps: z.number().int() }).nullable(),
+    preview: JobPreviewSchema.nullable().describe(
+      'The latest live preview (previews: true); null when none yet or not requested',
+    ),
     params: NormalizedParamsSchema,
     image_to_image: z.boolean(),
     outputs: z.array(JobOutputSchema),

@@ -53,6 +53,9 @@ test('without webhook_events only terminal events are wanted', () => {
     'generation.canceled',
   ]);
   assert.equal(webhookWants(undefined, 'generation.progress'), false);
+  assert.equal(webhookWants(undefined, 'generation.preview'), false, 'previews only when asked for');
+  assert.equal(webhookWants([], 'generation.preview'), false);
+  assert.equal(webhookWants(['generation.preview'], 'generation.preview'), true);
   assert.equal(webhookWants(undefined, 'generation.failed'), true);
   assert.equal(webhookWants(['generation.progress'], 'generation.progress'), true);
   assert.equal(webhookWants(['generation.progress'], 'generation.failed'), false);

@@ -26,6 +26,7 @@ export const ERROR_CODES = {
   pipeline_failed: { status: 500, title: 'The pipeline failed' },
   max_attempts_exceeded: { status: 500, title: 'The job failed on every attempt' },
   enqueue_failed: { status: 503, title: 'The job could not be queued' },
+  message_lost: { status: 503, title: 'The job message was lost and could not be delivered again' },
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

@@ -7,14 +7,17 @@ import { type DynamoDBDocumentClient, GetCommand, PutCommand, UpdateCommand } fr
 import {
   completeSettlement,
   type JobRecord,
+  parseReservationMarker,
+  reservationMarker,
   type SettlementDb,
   type SettlementTables,
   spendMonthOf,
   TABLES,
+  TENANT_OPEN_RESERVATIONS,
   type TenantRecord,
   type WriteOutcome,
 } from '@sd3/shared';
-import type { BillingStore, Reservation, ReservedFrom } from '../../ports/index.js';
+import type { BillingStore, Reservation, ReservedFrom, SpendingRoom } from '../../ports/index.js';
 
 function isConditionFailure(err: unknown): boolean {
   return (
@@ -39,7 +42,7 @@ export class DynamoBillingStore implements BillingStore {
    * quote). DynamoDB conditions have no arithmetic, so cap − quote is computed here and the cap itself
    * is part of the condition. A failed condition means a concurrent change: read again and retry.
    */
-  async reserve(tenantId: string, quote: number, now: number): Promise<Reservation> {
+  async reserve(tenantId: string, quote: number, now: number, jobId: string): Promise<Reservation> {
     const month = spendMonthOf(now);
     for (let attempt = 0; attempt < RESERVE_ATTEMPTS; attempt++) {
       const tenant = (
@@ -88,21 +91,25 @@ export class DynamoBillingStore implements BillingStore {
       } else {
         conditions.push('attribute_not_exists(monthlySpendCap)');
       }
+      const from: ReservedFrom = {
+        fromBalance: balance !== undefined,
+        ...(cap !== undefined ? { spendMonth: month } : {}),
+      };
+      // The marker travels in the same write: no reservation exists without it.
+      const marker = reservationMarker({ at: now, jobId, quote, ...from });
+      values[':marker'] = new Set([marker]);
       try {
         await this.doc.send(
           new UpdateCommand({
             TableName: this.tables.tenants,
             Key: { [TABLES.tenants.partitionKey]: tenantId },
-            UpdateExpression: `SET ${sets.join(', ')}`,
+            UpdateExpression: `SET ${sets.join(', ')} ADD #open :marker`,
             ConditionExpression: conditions.join(' AND '),
+            ExpressionAttributeNames: { '#open': TENANT_OPEN_RESERVATIONS },
             ExpressionAttributeValues: values,
           }),
         );
-        return {
-          kind: 'reserved',
-          fromBalance: balance !== undefined,
-          ...(cap !== undefined ? { spendMonth: month } : {}),
-        };
+        return { kind: 'reserved', marker, ...from };
       } catch (err) {
         if (!isConditionFailure(err)) throw err;
       }
@@ -110,35 +117,88 @@ export class DynamoBillingStore implements BillingStore {
     throw new Error(`could not reserve credits for tenant ${tenantId}: too many concurrent changes`);
   }
 
-  async release(tenantId: string, amount: number, from: ReservedFrom): Promise<void> {
-    if (amount <= 0) return;
-    const key = { [TABLES.tenants.partitionKey]: tenantId };
-    if (from.fromBalance) {
+  async room(tenantId: string, now: number): Promise<SpendingRoom> {
+    const tenant = (
       await this.doc.send(
-        new UpdateCommand({
+        new GetCommand({
           TableName: this.tables.tenants,
-          Key: key,
-          UpdateExpression: 'ADD creditBalance :r',
-          ConditionExpression: 'attribute_exists(creditBalance)',
-          ExpressionAttributeValues: { ':r': amount },
+          Key: { [TABLES.tenants.partitionKey]: tenantId },
+          ProjectionExpression: 'creditBalance, monthlySpendCap, spendMonth, spentThisMonth',
         }),
-      );
-    }
-    if (from.spendMonth !== undefined) {
+      )
+    ).Item as Partial<TenantRecord> | undefined;
+    const cap = tenant?.monthlySpendCap;
+    const spent = tenant?.spendMonth === spendMonthOf(now) ? (tenant.spentThisMonth ?? 0) : 0;
+    return {
+      ...(tenant?.creditBalance !== undefined ? { balance: tenant.creditBalance } : {}),
+      ...(cap !== undefined ? { monthlySpendLeft: Math.max(0, cap - spent) } : {}),
+    };
+  }
+
+  /**
+   * One UpdateItem conditional on the marker: the quote goes back to the balance and to the month's
+   * spend (only while the counter is still for the reserved month) and the marker is deleted. When
+   * a part no longer applies (the month turned, the balance was removed) the rest is tried alone,
+   * still under the marker; the last try only deletes it.
+   */
+  async release(tenantId: string, marker: string): Promise<'released' | 'absent'> {
+    const parsed = parseReservationMarker(marker);
+    if (!parsed) throw new Error(`not a reservation marker: ${JSON.stringify(marker.slice(0, 200))}`);
+    const { quote, fromBalance, spendMonth } = parsed;
+    const attempts: { balance: boolean; spend: boolean }[] = [];
+    if (fromBalance && spendMonth !== undefined) attempts.push({ balance: true, spend: true });
+    if (fromBalance) attempts.push({ balance: true, spend: false });
+    if (spendMonth !== undefined) attempts.push({ balance: false, spend: true });
+    attempts.push({ balance: false, spend: false });
+    for (const a of attempts) {
+      const adds: string[] = [];
+      const conditions = ['contains(#open, :m)'];
+      const values: Record<string, unknown> = { ':m': marker, ':mset': new Set([marker]) };
+      if (a.balance && quote > 0) {
+        adds.push('creditBalance :q');
+        conditions.push('attribute_exists(creditBalance)');
+        values[':q'] = quote;
+      }
+      if (a.spend && quote > 0) {
+        adds.push('spentThisMonth :neg');
+        conditions.push('spendMonth = :month');
+        values[':neg'] = -quote;
+        values[':month'] = spendMonth;
+      }
       try {
         await this.doc.send(
           new UpdateCommand({
             TableName: this.tables.tenants,
-            Key: key,
-            UpdateExpression: 'ADD spentThisMonth :r',
-            // Only the month the quote was counted in; a new month already started from zero.
-            ConditionExpression: 'spendMonth = :month',
-            ExpressionAttributeValues: { ':r': -amount, ':month': from.spendMonth },
+            Key: { [TABLES.tenants.partitionKey]: tenantId },
+            UpdateExpression: `${adds.length ? `ADD ${adds.join(', ')} ` : ''}DELETE #open :mset`,
+            ConditionExpression: conditions.join(' AND '),
+            ExpressionAttributeNames: { '#open': TENANT_OPEN_RESERVATIONS },
+            ExpressionAttributeValues: values,
           }),
         );
+        return 'released';
       } catch (err) {
         if (!isConditionFailure(err)) throw err;
       }
+    }
+    // Even the marker-only delete found no marker: released (or confirmed) before.
+    return 'absent';
+  }
+
+  async confirm(tenantId: string, marker: string): Promise<void> {
+    try {
+      await this.doc.send(
+        new UpdateCommand({
+          TableName: this.tables.tenants,
+          Key: { [TABLES.tenants.partitionKey]: tenantId },
+          UpdateExpression: 'DELETE #open :mset',
+          ConditionExpression: 'contains(#open, :m)',
+          ExpressionAttributeNames: { '#open': TENANT_OPEN_RESERVATIONS },
+          ExpressionAttributeValues: { ':m': marker, ':mset': new Set([marker]) },
+        }),
+      );
+    } catch (err) {
+      if (!isConditionFailure(err)) throw err;
     }
   }
 

@@ -26,7 +26,8 @@ sd3 models verify DIR
 push    hashes every file of DIR, uploads them in parallel (multipart above 64 MiB) and writes
         PREFIX/manifest.json (paths, sizes, SHA-256) last.
 pull    downloads into DIR: files that already match are kept, interrupted downloads resume, every
-        file is checked against the manifest; a mismatch fails naming the file (exit 2).
+        file is checked against the manifest; a mismatch fails naming the file (exit 2). The
+        manifest is written into DIR too (the runner checks the folder against it at start).
 verify  checks DIR against its own manifest.json.
 
 --endpoint defaults to $${ENV.AWS_ENDPOINT_S3} (an emulator or S3-compatible store); credentials

@@ -8,6 +8,8 @@
  *   SD3_EDGE_MEMORY_LOG  a file to append process.memoryUsage() to every 10 s, one JSON line each,
  *                      with the heap left after a full GC (liveHeap; the parent adds --expose-gc):
  *                      the soak benchmark tells a leak from garbage and allocator slack with it
+ *   SD3_EDGE_MEMORY_GC  "true" collects garbage before each entry (liveHeap); otherwise no GC is
+ *                      forced, so the resident memory measured is what production would see
  * and prints one JSON line `{"ready":true,"url":…}` when it listens. SIGTERM closes it.
  * `startEdgeProcess` is the parent side.
  */
@@ -32,6 +34,8 @@ export const EDGE_PROCESS_ENV = {
   LOGS: 'SD3_EDGE_LOGS',
   NOTIFIER: 'SD3_EDGE_NOTIFIER',
   MEMORY_LOG: 'SD3_EDGE_MEMORY_LOG',
+  /** "true": a full GC before each memory-log entry (live heap; it also steadies RSS). */
+  MEMORY_GC: 'SD3_EDGE_MEMORY_GC',
 } as const;
 
 export interface EdgeProcess {
@@ -60,7 +64,9 @@ export async function startEdgeProcess(
 ): Promise<EdgeProcess> {
   // With a memory log the edge may collect garbage before each entry, so the log shows the live heap.
   const memoryLog = env[EDGE_PROCESS_ENV.MEMORY_LOG] ?? process.env[EDGE_PROCESS_ENV.MEMORY_LOG];
-  const child = spawn(process.execPath, [...(memoryLog ? ['--expose-gc'] : []), '--import', 'tsx', SELF], {
+  const forcedGc =
+    memoryLog && (env[EDGE_PROCESS_ENV.MEMORY_GC] ?? process.env[EDGE_PROCESS_ENV.MEMORY_GC]) === 'true';
+  const child = spawn(process.execPath, [...(forcedGc ? ['--expose-gc'] : []), '--import', 'tsx', SELF], {
     env: {
       ...process.env,
       ...env,

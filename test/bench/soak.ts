@@ -41,6 +41,13 @@ const flags = parseFlags(
       max: 86_400,
     },
     { name: 'rate', help: 'requests per second, overall', default: 40, min: 1, max: 100_000 },
+    {
+      name: 'forced-gc',
+      help: '1: the edge collects garbage every 10 s (shows its live heap, but also steadies its RSS); 0: plain RSS',
+      default: 0,
+      min: 0,
+      max: 1,
+    },
     { name: 'connections', help: 'keep-alive connections', default: 8, min: 1, max: 1000 },
     {
       name: 'keys',
@@ -124,6 +131,7 @@ const memoryLog = join(memoryDir, 'edge-memory.jsonl');
 const stack = await startHost('stack', {
   BENCH_KEYS: String(flags['keys']),
   [EDGE_PROCESS_ENV.MEMORY_LOG]: memoryLog,
+  [EDGE_PROCESS_ENV.MEMORY_GC]: String(flags['forced-gc'] === 1),
 });
 try {
   const pids: Record<string, number> = { edge: stack.info.pids.edge, emulators: stack.info.pids.host };

@@ -10,8 +10,8 @@
  *    sent without a job.
  *
  * B injects its faults before the request reaches the table, as DynamoDB does for throttling.
- * SD3_FAULTS_WHEN=after injects them after the write was applied (an answer lost on the way
- * back: ambiguous, as a 500 or a reset can be in AWS); SD3_FAULTS_EDGE_LOGS=1 shows the edge's logs.
+ * A second run injects them after the write was applied (an answer lost on the way back:
+ * ambiguous, as a 500 or a reset can be in AWS). SD3_FAULTS_EDGE_LOGS=1 shows the edge's logs.
  */
 import assert from 'node:assert/strict';
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -19,7 +19,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { after, before, test } from 'node:test';
+import { after, before, type TestContext, test } from 'node:test';
 import { GetQueueAttributesCommand } from '@aws-sdk/client-sqs';
 import { DynamoDBDocumentClient, GetCommand, ScanCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { type Job, type JobRecord, TENANT_OPEN_RESERVATIONS } from '@sd3/shared';
@@ -353,15 +353,18 @@ test('the SQS/S3 emulator crashes mid-run: every job ends once, charged once, no
 });
 
 /** Fault mix for B: draws of ~9% that repeat for 3 requests of the operation (outlasting the SDK's retries). */
-const FAULT_RULE = {
-  rate: 0.09,
-  burst: 3,
-  when: process.env['SD3_FAULTS_WHEN'] === 'after' ? 'after' : 'before',
-} as const;
-const CREATES = 120;
+const FAULT_RULE = { rate: 0.09, burst: 3 } as const;
 const PARALLEL = 12;
 
-test('DynamoDB throttling and errors at the edge: 202 or 503, never 500, nothing lost or charged twice', async (t) => {
+test('DynamoDB throttling and errors at the edge: 202 or 503, never 500, nothing lost or charged twice', (t) =>
+  dynamoFaultRun(t, 'before', 120));
+
+// The ambiguous case: the write was applied and the answer lost, so the SDK retries a write that
+// already happened (a reservation must not be taken twice, a job put must be recognised).
+test('DynamoDB answers lost after the write applied: nothing charged twice, nothing lost', (t) =>
+  dynamoFaultRun(t, 'after', 60));
+
+async function dynamoFaultRun(t: TestContext, when: 'before' | 'after', creates: number): Promise<void> {
   resetReconciled();
   const faults = stack.dynamoFaults!;
   const startBalance = await balance();
@@ -388,7 +391,7 @@ test('DynamoDB throttling and errors at the edge: 202 or 503, never 500, nothing
     return res.status;
   };
   // First each write the create path makes, failing every time (past the SDK's retries): a 503.
-  for (const operation of ['GetItem', 'UpdateItem', 'PutItem']) {
+  for (const operation of when === 'before' ? ['GetItem', 'UpdateItem', 'PutItem'] : []) {
     faults.setRule({ rate: 1, operations: [operation], faults: ['throttling', 'internal', 'reset'] });
     try {
       assert.equal(await create(-1), 503, `${operation} failing`);
@@ -397,10 +400,10 @@ test('DynamoDB throttling and errors at the edge: 202 or 503, never 500, nothing
     }
   }
   // Then a random mix over every operation.
-  faults.setRule(FAULT_RULE);
+  faults.setRule({ ...FAULT_RULE, when });
   let next = 0;
   const worker = async () => {
-    while (next < CREATES) await create(next++);
+    while (next < creates) await create(next++);
   };
   try {
     await Promise.all(Array.from({ length: PARALLEL }, worker));
@@ -417,7 +420,7 @@ test('DynamoDB throttling and errors at the edge: 202 or 503, never 500, nothing
       Object.entries(statuses)
         .filter(([k]) => k.startsWith('503'))
         .reduce((n, [, v]) => n + v, 0),
-    CREATES + 3,
+    creates + (when === 'before' ? 3 : 0),
     JSON.stringify(statuses),
   );
   assert.ok(injected.injected > 0.15 * injected.requests, JSON.stringify(injected));
@@ -469,7 +472,7 @@ test('DynamoDB throttling and errors at the edge: 202 or 503, never 500, nothing
     assert.ok(terminal.length <= 1, `${job.id}: at most one webhook, got ${JSON.stringify(terminal)}`);
     if (accepted.includes(job.id)) assert.equal(terminal.length, 1, `${job.id}: its succeeded webhook`);
   }
-});
+}
 
 function diffStats(a: FaultStats, b: FaultStats) {
   return {

@@ -59,8 +59,10 @@ export function startEdgeServer(options: {
 }): Promise<EdgeServer> {
   const app = createApp(options.deps);
   const hostname = options.hostname ?? '127.0.0.1';
-  return new Promise((resolve) => {
-    const server = serve({ fetch: app.fetch, port: options.port ?? 0, hostname }, (info: AddressInfo) => {
+  return new Promise((resolve, reject) => {
+    const port = options.port ?? 0;
+    const server = serve({ fetch: app.fetch, port, hostname }, (info: AddressInfo) => {
+      server.off('error', onListenError);
       const host = hostname.includes(':') ? `[${hostname}]` : hostname;
       resolve({
         url: `http://${host}:${info.port}`,
@@ -72,6 +74,15 @@ export function startEdgeServer(options: {
           }),
       });
     });
+    // A busy port is a start-up error the caller reports, not an unhandled 'error' event.
+    const onListenError = (err: NodeJS.ErrnoException) => {
+      const why =
+        err.code === 'EADDRINUSE'
+          ? `port ${port} on ${hostname} is already in use (set PORT to another port)`
+          : `cannot listen on ${hostname}:${port}: ${err.message}`;
+      reject(new Error(why, { cause: err }));
+    };
+    server.once('error', onListenError);
     if (server instanceof HttpServer) server.on('clientError', answerClientError);
   });
 }

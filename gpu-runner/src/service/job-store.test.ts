@@ -76,7 +76,8 @@ test('an event appended by another writer in between does not break the sequence
 
 test('a lapsed lease lets another runner take over; the first one is fenced out', async () => {
   const { jobId } = await submitJob(stack, lane);
-  const a = store('a', 400);
+  // Long enough that the two checks below finish inside it even on a loaded machine.
+  const a = store('a', 2000);
   const b = store('b');
   assert.equal((await a.claim(jobId, { tenantId: TENANT })).kind, 'claimed');
   assert.equal((await b.claim(jobId, { tenantId: TENANT })).kind, 'held');
@@ -85,7 +86,7 @@ test('a lapsed lease lets another runner take over; the first one is fenced out'
     'held',
     'a live lease is respected',
   );
-  await new Promise((r) => setTimeout(r, 450));
+  await new Promise((r) => setTimeout(r, 2050));
   const taken = await b.claim(jobId, { tenantId: TENANT });
   assert.equal(taken.kind, 'claimed');
   assert.equal(taken.kind === 'claimed' && taken.record.attempts, 2);

@@ -29,6 +29,21 @@ function isConditionFailure(err: unknown): boolean {
 /** Reservation attempts before giving up (each failure is a concurrent change to the tenant). */
 const RESERVE_ATTEMPTS = 20;
 
+/** The reservation an earlier, applied attempt made for this job, if its marker is on the tenant. */
+function reservedEarlier(tenant: TenantRecord, jobId: string): Reservation | undefined {
+  for (const text of tenant.openReservations ?? []) {
+    const m = parseReservationMarker(text);
+    if (m?.jobId !== jobId) continue;
+    return {
+      kind: 'reserved',
+      marker: text,
+      fromBalance: m.fromBalance,
+      ...(m.spendMonth !== undefined ? { spendMonth: m.spendMonth } : {}),
+    };
+  }
+  return undefined;
+}
+
 export class DynamoBillingStore implements BillingStore {
   constructor(
     private readonly doc: DynamoDBDocumentClient,
@@ -57,6 +72,10 @@ export class DynamoBillingStore implements BillingStore {
       if (tenant?.creditBalance === undefined && tenant?.monthlySpendCap === undefined) {
         return { kind: 'unenforced' };
       }
+      // A write DynamoDB applied whose answer was lost (and that the SDK or this loop retried) left
+      // this job's marker: the quote is already reserved, so it must not be taken again.
+      const applied = reservedEarlier(tenant, jobId);
+      if (applied) return applied;
       const balance = tenant.creditBalance;
       const cap = tenant.monthlySpendCap;
       if (balance !== undefined && balance < quote) return { kind: 'insufficient', balance };
@@ -98,6 +117,8 @@ export class DynamoBillingStore implements BillingStore {
       // The marker travels in the same write: no reservation exists without it.
       const marker = reservationMarker({ at: now, jobId, quote, ...from });
       values[':marker'] = new Set([marker]);
+      values[':jobMarker'] = marker;
+      conditions.push('NOT contains(#open, :jobMarker)');
       try {
         await this.doc.send(
           new UpdateCommand({

@@ -44,11 +44,6 @@ export interface EdgeTuning {
   openAiWaitSeconds: number;
   /** Backoff between SQS send attempts; its length + 1 is the number of attempts (ms). */
   enqueueRetryDelaysMs: number[];
-  /**
-   * A queued job with no recorded message older than this is failed on read (enqueue_failed):
-   * covers an edge that died between writing the job and sending its message (ms).
-   */
-  enqueueGraceMs: number;
   /** Lifetime of an Idempotency-Key reservation (s). */
   idempotencyTtlSeconds: number;
   /** A key's lastUsedAt is written at most once per this interval (ms). */
@@ -99,7 +94,6 @@ export const DEFAULT_TUNING: EdgeTuning = {
   sseMaxDurationMs: 14 * 60_000,
   openAiWaitSeconds: LIMITS.maxWaitSeconds,
   enqueueRetryDelaysMs: [100, 400, 1600],
-  enqueueGraceMs: 5 * 60_000,
   idempotencyTtlSeconds: 24 * 3600,
   lastUsedIntervalMs: 5 * 60_000,
 };
@@ -159,7 +153,6 @@ const DepsSchema = z
         sseMaxDurationMs: z.number().int().min(1000),
         openAiWaitSeconds: z.number().min(0).max(LIMITS.maxWaitSeconds),
         enqueueRetryDelaysMs: z.array(z.number().int().min(0).max(30_000)).max(10),
-        enqueueGraceMs: z.number().int().min(1000),
         idempotencyTtlSeconds: z.number().int().min(60),
         lastUsedIntervalMs: z.number().int().min(0),
       })

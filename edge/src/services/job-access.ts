@@ -1,7 +1,6 @@
 /**
  * Reading a tenant's job by id. Junk ids and other tenants' jobs answer the same 404, so ids can
- * neither be probed nor enumerated. A queued job whose message was never recorded long after its
- * creation (the edge died between the write and the send) is failed here, so no job waits forever.
+ * neither be probed nor enumerated.
  */
 import { isTerminal, type JobRecord, nextEvent, terminalCostData } from '@sd3/shared';
 import type { ResolvedDeps } from '../deps.js';
@@ -56,22 +55,20 @@ export async function settle(deps: ResolvedDeps, record: JobRecord): Promise<Job
   }
 }
 
-async function reconcile(deps: ResolvedDeps, record: JobRecord): Promise<JobRecord> {
-  if (isTerminal(record.status)) return settle(deps, record);
-  const stale =
-    record.status === 'queued' &&
-    record.enqueuedAt === undefined &&
-    deps.clock.now() - record.createdAt > deps.tuning.enqueueGraceMs;
-  if (!stale) return record;
-  deps.logger.log('warn', 'queued job has no message; failing it', { job_id: record.jobId });
-  return failEnqueue(deps, record, ENQUEUE_FAILED_MESSAGE);
+/**
+ * A read completes a terminal job's pending settlement. A non-terminal job is left alone: one whose
+ * message was lost (the edge died between the write and the send, or SQS lost it) is re-sent or
+ * failed with a refund by the reconciler, the one place that decides a message is gone.
+ */
+async function refresh(deps: ResolvedDeps, record: JobRecord): Promise<JobRecord> {
+  return isTerminal(record.status) ? settle(deps, record) : record;
 }
 
 export async function loadJob(deps: ResolvedDeps, tenantId: string, id: string): Promise<JobRecord> {
   if (!isJobId(id)) throw notFound(id);
   const record = await deps.jobs.get(id);
   if (!record || record.tenantId !== tenantId) throw notFound(id);
-  return reconcile(deps, record);
+  return refresh(deps, record);
 }
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -89,7 +86,7 @@ export async function waitForTerminal(
     const left = deadline - Date.now();
     if (left <= 0) break;
     await sleep(Math.min(deps.tuning.pollIntervalMs, left));
-    current = await reconcile(deps, (await deps.jobs.get(record.jobId)) ?? current);
+    current = await refresh(deps, (await deps.jobs.get(record.jobId)) ?? current);
   }
   return current;
 }

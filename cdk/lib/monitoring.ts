@@ -1,6 +1,7 @@
 /**
  * Alarms and a dashboard: DLQ depth, age of the oldest queued job, edge 5xx rate, runner errors
- * (a metric filter on the runner's JSON log lines) and failed jobs; all alarms go to one SNS topic.
+ * (a metric filter on the runner's JSON log lines), failed jobs and failing reconciler runs; all
+ * alarms go to one SNS topic.
  */
 import { Duration } from 'aws-cdk-lib';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
@@ -13,12 +14,15 @@ import type { DeployConfig } from './config.js';
 import type { Edge } from './edge.js';
 import type { GpuService } from './gpu-service.js';
 import type { Queues } from './queues.js';
+import type { Reconciler } from './reconciler.js';
 
 export interface MonitoringProps {
   config: DeployConfig;
   edge: Edge;
   gpu: GpuService;
   queues: Queues;
+  /** The crash-recovery reconciler: a run that leaves errors fails its invocation. */
+  reconciler?: Reconciler;
 }
 
 export class Monitoring extends Construct {
@@ -185,6 +189,18 @@ export class Monitoring extends Construct {
       period: Duration.minutes(1),
       statistic: 'Maximum',
     });
+    if (props.reconciler) {
+      // Runs every minute: three failed invocations (retries included) in 5 minutes is not a blip.
+      alarm('ReconcilerFailing', {
+        alarmDescription:
+          'Reconciler: runs are failing (lost messages, refunds or webhooks are not being repaired); see its log line "reconciler run"',
+        metric: props.reconciler.fn.metricErrors({ statistic: 'Sum', period: fiveMin }),
+        threshold: 3,
+        evaluationPeriods: 1,
+        comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+      });
+    }
+
     alarm('EventsDlqDepth', {
       alarmDescription: 'Job events reached the events dead-letter queue',
       metric: eventsDlq,

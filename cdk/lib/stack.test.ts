@@ -429,6 +429,16 @@ describe('both presets', () => {
       );
       assert.ok(text.some((t) => t.includes('Url5xxCount') && t.includes('UrlRequestCount')));
       assert.ok(alarms.some((a) => String(a.MetricName).startsWith('RunnerErrors-')));
+      assert.ok(
+        alarms.some(
+          (a) =>
+            a.MetricName === 'Errors' &&
+            a.Namespace === 'AWS/Lambda' &&
+            a.Threshold === 3 &&
+            JSON.stringify(a.Dimensions).includes('Reconciler'),
+        ),
+        'the reconciler failing alarm',
+      );
       s.template.hasResourceProperties('AWS::Logs::MetricFilter', {
         FilterPattern: '{ $.level = "error" }',
         MetricTransformations: [Match.objectLike({ MetricName: 'RunnerErrors-sd3-medium' })],

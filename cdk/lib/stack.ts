@@ -84,6 +84,7 @@ export class Sd3Stack extends Stack {
       edge: this.edge,
       gpu: this.gpu,
       queues: this.queues,
+      reconciler: this.reconciler,
     });
 
     new CfnOutput(this, 'ApiUrl', {

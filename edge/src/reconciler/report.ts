@@ -33,3 +33,17 @@ export function emptyReport(): ReconcileReport {
     errors: 0,
   };
 }
+
+/** Thrown by a scheduled run that left errors, so the platform counts the run as failed. */
+export class ReconcileRunError extends Error {
+  constructor(readonly report: ReconcileReport) {
+    super(`the reconciler run left ${report.errors} item(s) unrepaired; the next run retries them`);
+    this.name = 'ReconcileRunError';
+  }
+}
+
+/** The report of a clean run; a run with errors throws ReconcileRunError carrying its report. */
+export function reconcileOutcome(report: ReconcileReport): ReconcileReport {
+  if (report.errors > 0) throw new ReconcileRunError(report);
+  return report;
+}

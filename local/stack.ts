@@ -11,6 +11,7 @@ import {
   createAwsDeps,
   createAwsNotifier,
   createAwsReconciler,
+  createJsonLogger,
   type EdgeServer,
   type ReconcileReport,
   silentLogger,
@@ -187,10 +188,9 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
       const edgeServer = edge;
       cleanup.unshift(() => edgeServer.close());
       // The webhook notifier as a loop on the events queue; local mode lets it post to http://127.0.0.1.
-      const notifier = createAwsNotifier(
-        notifierEnv,
-        options.edgeLogs === false ? { logger: silentLogger } : {},
-      );
+      const notifier = createAwsNotifier(notifierEnv, {
+        logger: options.edgeLogs === false ? silentLogger : createJsonLogger(),
+      });
       const notifierLoop = startNotifierLoop({
         sqs: notifier.sqs,
         queueUrl: notifier.queueUrl,

@@ -320,6 +320,8 @@ export class JobHandler {
     claimed: boolean,
   ): Promise<MessageOutcome> {
     const { config, store } = this.options;
+    // A heartbeat in flight would stretch the visibility the backoff below sets.
+    await this.stopHeartbeat();
     const last = ctx.receiveCount >= config.maxReceives;
     ctx.log.warn(last ? 'job failed on its last attempt' : 'job failed, will be retried', {
       ...errorFields(err),
@@ -626,6 +628,7 @@ export class JobHandler {
    * deleted as a duplicate. Retrying the job here would only release a lease it no longer needs.
    */
   private async deleteAfterFinish(ctx: MessageContext): Promise<void> {
+    await this.stopHeartbeat();
     try {
       await this.deleteMessage(ctx);
     } catch (err) {
@@ -633,6 +636,17 @@ export class JobHandler {
         ...errorFields(err),
       });
     }
+  }
+
+  /**
+   * Ends the heartbeats of the job in hand before its message is deleted or released, so none
+   * touches a message (or a lease) that is no longer this runner's.
+   */
+  private async stopHeartbeat(): Promise<void> {
+    const job = this.current;
+    if (!job) return;
+    clearInterval(job.heartbeat);
+    await job.beat;
   }
 
   private async deleteMessage(ctx: MessageContext): Promise<void> {

@@ -17,11 +17,17 @@ export function fieldErrors(error: z.ZodError, rename: Record<string, string> = 
     const path = issue.path.map(String).join('.');
     if (issue.code === 'unrecognized_keys') {
       for (const k of issue.keys) push(path ? `${path}.${k}` : k, 'unknown field');
-    } else if (issue.code === 'invalid_type' && issue.input === undefined) {
-      push(path, 'is required');
+    } else if (issue.code === 'invalid_type') {
+      // zod 4 leaves the input off its issues; its message ends "received <type>".
+      push(path, / received undefined$/.test(issue.message) ? 'is required' : wrongType(issue.message));
     } else {
       push(path, issue.message);
     }
   }
   return out;
+}
+
+/** "Invalid input: expected boolean, received string" -> "expected boolean, received string". */
+function wrongType(message: string): string {
+  return message.replace(/^Invalid input: /, '');
 }

@@ -66,7 +66,14 @@ describe('body fields', () => {
   test('missing prompt, wrong types, unknown model', async () => {
     assert.deepEqual(fields(await problem(await post({}), 400)), ['prompt']);
     assert.match((await problem(await post({}), 400)).errors![0]!.message, /required/);
-    assert.deepEqual(fields(await problem(await post({ prompt: 5, n: '2' }), 400)), ['n', 'prompt']);
+    const wrong = await problem(await post({ prompt: 5, n: '2', previews: 'yes' }), 400);
+    assert.deepEqual(fields(wrong), ['n', 'previews', 'prompt']);
+    // A value of the wrong type is named as such, not as missing.
+    assert.deepEqual(Object.fromEntries(wrong.errors!.map((e) => [e.field, e.message])), {
+      prompt: 'expected string, received number',
+      n: 'expected number, received string',
+      previews: 'expected boolean, received string',
+    });
     const unknown = await problem(await post({ prompt: 'x', model: 'dall-e-3' }), 400);
     assert.deepEqual(fields(unknown), ['model']);
     assert.match(unknown.errors![0]!.message, /unknown model/);

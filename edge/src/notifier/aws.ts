@@ -3,11 +3,11 @@
  * queue, endpoint overrides for the emulators) and the polling loop the local stack runs (the
  * Lambda gets its messages from the SQS event source instead, see adapters/aws-notifier-lambda.ts).
  */
-import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { DeleteMessageCommand, ReceiveMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
-import { DynamoDBDocumentClient, GetCommand } from '@aws-sdk/lib-dynamodb';
+import { DeleteMessageCommand, ReceiveMessageCommand, type SQSClient } from '@aws-sdk/client-sqs';
+import { GetCommand } from '@aws-sdk/lib-dynamodb';
 import { ENV, type JobRecord, NOTIFIER_ENV, TABLES, type TenantRecord } from '@sd3/shared';
 import { z } from 'zod';
+import { createSdkClients, SDK_CLIENT_ENV } from '../adapters/aws/sdk-clients.js';
 import { SqsEventPublisher } from '../adapters/aws/sqs-event-publisher.js';
 import { describeIssues } from '../deps.js';
 import type { Logger } from '../logger.js';
@@ -54,12 +54,7 @@ const EnvSchema = z.object({
     .pipe(z.number().min(100).max(30_000))
     .optional(),
   [NOTIFIER_ENV.ALLOW_LOCAL_HTTP]: z.enum(['true', 'false']).optional(),
-  [ENV.AWS_ENDPOINT_SQS]: z.string().optional(),
-  [ENV.AWS_ENDPOINT_DYNAMODB]: z.string().optional(),
-  AWS_REGION: z.string().min(1).optional(),
-  AWS_DEFAULT_REGION: z.string().min(1).optional(),
-  AWS_ACCESS_KEY_ID: z.string().min(1).optional(),
-  AWS_SECRET_ACCESS_KEY: z.string().min(1).optional(),
+  ...SDK_CLIENT_ENV,
 });
 
 export interface AwsNotifier {
@@ -76,21 +71,8 @@ export function createAwsNotifier(
   const parsed = EnvSchema.safeParse(env);
   if (!parsed.success) throw new Error(`invalid notifier environment:\n${describeIssues(parsed.error)}`);
   const e = parsed.data;
-  const region = e.AWS_REGION ?? e.AWS_DEFAULT_REGION;
-  const credentials =
-    e.AWS_ACCESS_KEY_ID && e.AWS_SECRET_ACCESS_KEY
-      ? { accessKeyId: e.AWS_ACCESS_KEY_ID, secretAccessKey: e.AWS_SECRET_ACCESS_KEY }
-      : undefined;
-  const common = { ...(region ? { region } : {}), ...(credentials ? { credentials } : {}) };
-  const dynamodb = new DynamoDBClient({
-    ...common,
-    ...(e[ENV.AWS_ENDPOINT_DYNAMODB] ? { endpoint: e[ENV.AWS_ENDPOINT_DYNAMODB] } : {}),
-  });
-  const doc = DynamoDBDocumentClient.from(dynamodb, { marshallOptions: { removeUndefinedValues: true } });
-  const sqs = new SQSClient({
-    ...common,
-    ...(e[ENV.AWS_ENDPOINT_SQS] ? { endpoint: e[ENV.AWS_ENDPOINT_SQS] } : {}),
-  });
+  const clients = createSdkClients(e);
+  const { doc, sqs } = clients;
   const queueUrl = e[ENV.EVENTS_QUEUE_URL];
   const publisher = new SqsEventPublisher(sqs, queueUrl);
   const jobsTable = e[ENV.JOBS_TABLE];
@@ -131,10 +113,7 @@ export function createAwsNotifier(
     deps,
     sqs,
     queueUrl,
-    destroy() {
-      sqs.destroy();
-      dynamodb.destroy();
-    },
+    destroy: clients.destroy,
   };
 }
 

@@ -3,12 +3,10 @@
  * the jobs and tenants tables (and the usage ledger for settlements), the jobs queues, the events
  * queue and the envelope signing keys; endpoint overrides for the emulators.
  */
-import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { SQSClient } from '@aws-sdk/client-sqs';
-import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { EDGE_ENV, ENV, parseSigningKeys, RECONCILER_ENV, type SigningKeys } from '@sd3/shared';
 import { z } from 'zod';
 import { DynamoBillingStore } from '../adapters/aws/dynamo-billing-store.js';
+import { createSdkClients, SDK_CLIENT_ENV } from '../adapters/aws/sdk-clients.js';
 import { SqsEventPublisher } from '../adapters/aws/sqs-event-publisher.js';
 import { SqsJobQueue } from '../adapters/aws/sqs-job-queue.js';
 import { describeIssues } from '../deps.js';
@@ -55,12 +53,7 @@ const EnvSchema = z.object({
   [EDGE_ENV.ENVELOPE_MAX_AGE_SECONDS]: wholeNumber('seconds').optional(),
   [RECONCILER_ENV.STALE_AFTER_MS]: wholeNumber('milliseconds').optional(),
   [RECONCILER_ENV.MAX_RESENDS]: wholeNumber('resends').optional(),
-  [ENV.AWS_ENDPOINT_SQS]: z.string().optional(),
-  [ENV.AWS_ENDPOINT_DYNAMODB]: z.string().optional(),
-  AWS_REGION: z.string().min(1).optional(),
-  AWS_DEFAULT_REGION: z.string().min(1).optional(),
-  AWS_ACCESS_KEY_ID: z.string().min(1).optional(),
-  AWS_SECRET_ACCESS_KEY: z.string().min(1).optional(),
+  ...SDK_CLIENT_ENV,
 });
 
 export interface AwsReconciler {
@@ -82,21 +75,8 @@ export function createAwsReconciler(
       `invalid reconciler environment:\n  ${ENV.SIGNING_KEY_ID}: no signing key with id ${kid}`,
     );
   }
-  const region = e.AWS_REGION ?? e.AWS_DEFAULT_REGION;
-  const credentials =
-    e.AWS_ACCESS_KEY_ID && e.AWS_SECRET_ACCESS_KEY
-      ? { accessKeyId: e.AWS_ACCESS_KEY_ID, secretAccessKey: e.AWS_SECRET_ACCESS_KEY }
-      : undefined;
-  const common = { ...(region ? { region } : {}), ...(credentials ? { credentials } : {}) };
-  const dynamodb = new DynamoDBClient({
-    ...common,
-    ...(e[ENV.AWS_ENDPOINT_DYNAMODB] ? { endpoint: e[ENV.AWS_ENDPOINT_DYNAMODB] } : {}),
-  });
-  const doc = DynamoDBDocumentClient.from(dynamodb, { marshallOptions: { removeUndefinedValues: true } });
-  const sqs = new SQSClient({
-    ...common,
-    ...(e[ENV.AWS_ENDPOINT_SQS] ? { endpoint: e[ENV.AWS_ENDPOINT_SQS] } : {}),
-  });
+  const clients = createSdkClients(e);
+  const { doc, sqs } = clients;
   const jobsTable = e[ENV.JOBS_TABLE];
   const tenantsTable = e[ENV.TENANTS_TABLE];
   const usageTable = e[ENV.USAGE_TABLE];
@@ -129,9 +109,6 @@ export function createAwsReconciler(
   return {
     reconciler: createReconciler(deps),
     deps,
-    destroy() {
-      sqs.destroy();
-      dynamodb.destroy();
-    },
+    destroy: clients.destroy,
   };
 }

@@ -3,10 +3,6 @@
  * endpoint overrides for the local emulators, behind the ports. Every setting is checked with zod
  * and a bad one fails here with its variable name.
  */
-import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { S3Client } from '@aws-sdk/client-s3';
-import { SQSClient } from '@aws-sdk/client-sqs';
-import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { EDGE_ENV, ENV, ModelInfoSchema, parseSigningKeys, type SigningKeys } from '@sd3/shared';
 import { z } from 'zod';
 import { describeIssues, type EdgeDeps } from '../../deps.js';
@@ -18,6 +14,7 @@ import { DynamoKeyStore } from './dynamo-key-store.js';
 import { DynamoRateLimitStore } from './dynamo-rate-limit-store.js';
 import { DynamoUsageStore } from './dynamo-usage-store.js';
 import { S3ObjectStore } from './s3-object-store.js';
+import { createSdkClients, SDK_CLIENT_ENV } from './sdk-clients.js';
 import { SqsEventPublisher } from './sqs-event-publisher.js';
 import { SqsJobQueue } from './sqs-job-queue.js';
 
@@ -49,11 +46,6 @@ const positiveInt = (what: string) =>
     .string()
     .regex(/^\d+$/, { message: `must be a whole number (${what})` })
     .transform(Number);
-
-const httpUrl = z.string().refine((v) => URL.canParse(v) && /^https?:$/.test(new URL(v).protocol), {
-  message: 'must be an http(s) URL',
-});
-const endpoint = httpUrl.optional();
 
 const EnvSchema = z.object({
   [ENV.JOBS_TABLE]: z.string().min(1),
@@ -91,14 +83,7 @@ const EnvSchema = z.object({
   [EDGE_ENV.ENVELOPE_MAX_AGE_SECONDS]: positiveInt('seconds').optional(),
   [EDGE_ENV.DEFAULT_REQUESTS_PER_MINUTE]: positiveInt('requests per minute').optional(),
   [EDGE_ENV.DEFAULT_CONCURRENT_JOBS]: positiveInt('jobs').optional(),
-  [ENV.AWS_ENDPOINT_SQS]: endpoint,
-  [ENV.AWS_ENDPOINT_S3]: endpoint,
-  [ENV.AWS_ENDPOINT_DYNAMODB]: endpoint,
-  AWS_REGION: z.string().min(1).optional(),
-  AWS_DEFAULT_REGION: z.string().min(1).optional(),
-  AWS_ACCESS_KEY_ID: z.string().min(1).optional(),
-  AWS_SECRET_ACCESS_KEY: z.string().min(1).optional(),
-  AWS_SESSION_TOKEN: z.string().min(1).optional(),
+  ...SDK_CLIENT_ENV,
 });
 
 export interface AwsDeps extends EdgeDeps {
@@ -117,31 +102,9 @@ export function createAwsDeps(env: Env, overrides: Partial<EdgeDeps> = {}): AwsD
   }
   if (!e.AWS_REGION && !e.AWS_DEFAULT_REGION) problems.push('  AWS_REGION: the AWS region is required');
   if (problems.length > 0) throw new Error(`invalid edge environment:\n${problems.join('\n')}`);
-  const region = (e.AWS_REGION ?? e.AWS_DEFAULT_REGION)!;
-  // Explicit credentials only when the given env has them (local stack, tests); otherwise the
-  // SDK's default chain (the Lambda role).
-  const credentials =
-    e.AWS_ACCESS_KEY_ID && e.AWS_SECRET_ACCESS_KEY
-      ? {
-          accessKeyId: e.AWS_ACCESS_KEY_ID,
-          secretAccessKey: e.AWS_SECRET_ACCESS_KEY,
-          ...(e.AWS_SESSION_TOKEN ? { sessionToken: e.AWS_SESSION_TOKEN } : {}),
-        }
-      : undefined;
-  const common = { region, ...(credentials ? { credentials } : {}) };
-  const dynamodb = new DynamoDBClient({
-    ...common,
-    ...(e[ENV.AWS_ENDPOINT_DYNAMODB] ? { endpoint: e[ENV.AWS_ENDPOINT_DYNAMODB] } : {}),
-  });
-  const doc = DynamoDBDocumentClient.from(dynamodb, { marshallOptions: { removeUndefinedValues: true } });
-  const sqs = new SQSClient({
-    ...common,
-    ...(e[ENV.AWS_ENDPOINT_SQS] ? { endpoint: e[ENV.AWS_ENDPOINT_SQS] } : {}),
-  });
-  const s3 = new S3Client({
-    ...common,
-    ...(e[ENV.AWS_ENDPOINT_S3] ? { endpoint: e[ENV.AWS_ENDPOINT_S3], forcePathStyle: true } : {}),
-  });
+  const clients = createSdkClients(e);
+  const { doc, sqs } = clients;
+  const s3 = clients.s3();
   const models = e[EDGE_ENV.MODELS];
   const tenantsTable = e[ENV.TENANTS_TABLE];
   const usageTable = e[ENV.USAGE_TABLE];
@@ -180,10 +143,6 @@ export function createAwsDeps(env: Env, overrides: Partial<EdgeDeps> = {}): AwsD
       ? { envelopeMaxAgeSeconds: e[EDGE_ENV.ENVELOPE_MAX_AGE_SECONDS] }
       : {}),
     ...overrides,
-    destroy() {
-      dynamodb.destroy();
-      sqs.destroy();
-      s3.destroy();
-    },
+    destroy: clients.destroy,
   };
 }

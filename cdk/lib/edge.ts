@@ -10,18 +10,18 @@
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
-import { Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
+import { Duration, Stack } from 'aws-cdk-lib';
 import * as cloudfront from 'aws-cdk-lib/aws-cloudfront';
 import * as origins from 'aws-cdk-lib/aws-cloudfront-origins';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
-import * as nodejs from 'aws-cdk-lib/aws-lambda-nodejs';
-import * as logs from 'aws-cdk-lib/aws-logs';
+import type * as nodejs from 'aws-cdk-lib/aws-lambda-nodejs';
 import type * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { Construct } from 'constructs';
 import { type DeployConfig, modelInfos } from './config.js';
 import type { Data } from './data.js';
 import { EDGE_ENV, ENV } from './names.js';
+import { nodeLambda } from './node-lambda.js';
 import { REPO_ROOT } from './paths.js';
 import type { Queues } from './queues.js';
 import { MEDIA_PREFIXES, type Storage } from './storage.js';
@@ -77,54 +77,30 @@ export class Edge extends Construct {
   constructor(scope: Construct, id: string, props: EdgeProps) {
     super(scope, id);
     const { config, data, storage, queues } = props;
-    const entry = join(REPO_ROOT, config.edge.entry);
-    if (!existsSync(entry)) {
-      throw new Error(
-        `edge entry ${config.edge.entry} does not exist (config edge.entry, relative to the repo root)`,
-      );
-    }
     const nodeModules = join(REPO_ROOT, 'node_modules');
     const copied = packageClosure(nodeModules, ['sharp'], SHARP_PLATFORM_PACKAGES);
 
     const models = modelInfos(config);
-    const logGroup = new logs.LogGroup(this, 'Logs', {
-      retention: config.retention.logDays satisfies number as logs.RetentionDays,
-      removalPolicy: RemovalPolicy.DESTROY,
-    });
-    this.fn = new nodejs.NodejsFunction(this, 'Function', {
-      entry,
-      handler: 'handler',
-      runtime: lambda.Runtime.NODEJS_22_X,
+    this.fn = nodeLambda(this, {
+      config,
+      entry: config.edge.entry,
+      what: 'edge (config edge.entry, relative to the repo root)',
       // x86_64 because the sharp binaries copied below are the linux-x64 ones.
       architecture: lambda.Architecture.X86_64,
       memorySize: config.edge.memoryMiB,
       timeout: Duration.seconds(config.edge.timeoutSeconds),
-      logGroup,
-      loggingFormat: lambda.LoggingFormat.JSON,
-      projectRoot: REPO_ROOT,
-      depsLockFilePath: join(REPO_ROOT, 'package-lock.json'),
-      bundling: {
-        format: nodejs.OutputFormat.ESM,
-        target: 'node22',
-        minify: true,
-        sourceMap: true,
-        // The runtime provides the AWS SDK v3; sharp is copied with its binaries.
-        externalModules: ['@aws-sdk/*', 'sharp'],
-        // CommonJS dependencies inside an ESM bundle still call require() for Node built-ins.
-        banner: "import { createRequire as __cr } from 'node:module'; const require = __cr(import.meta.url);",
-        forceDockerBundling: false,
-        commandHooks: {
-          beforeBundling: () => [],
-          beforeInstall: () => [],
-          afterBundling: (_input: string, outputDir: string) =>
-            copied.flatMap((name) => {
-              const to = join(outputDir, 'node_modules', name);
-              return [`mkdir -p "${dirname(to)}"`, `cp -R "${join(nodeModules, name)}" "${to}"`];
-            }),
-        },
+      // The runtime provides the AWS SDK v3; sharp is copied with its binaries.
+      externalModules: ['sharp'],
+      commandHooks: {
+        beforeBundling: () => [],
+        beforeInstall: () => [],
+        afterBundling: (_input: string, outputDir: string) =>
+          copied.flatMap((name) => {
+            const to = join(outputDir, 'node_modules', name);
+            return [`mkdir -p "${dirname(to)}"`, `cp -R "${join(nodeModules, name)}" "${to}"`];
+          }),
       },
       environment: {
-        NODE_OPTIONS: '--enable-source-maps',
         [ENV.JOBS_TABLE]: data.jobs.tableName,
         [ENV.KEYS_TABLE]: data.keys.tableName,
         [ENV.TENANTS_TABLE]: data.tenants.tableName,

@@ -1,28 +1,14 @@
-/**
- * The crash-recovery reconciler: a Node 22 ESM Lambda (edge/src/adapters/aws-reconciler-lambda.ts,
- * bundled like the notifier) invoked every minute by an EventBridge schedule. Runs may overlap
- * (a slow run and the next tick): every write it makes is conditional, so that is safe.
- *
- * Least privilege: the jobs table (query the openByModel index only; get, update, and put for the
- * placeholder of a voided job id), the tenants table (scan for reservation markers, get and update
- * for refunds), put on the usage ledger, send + queue depth on the jobs queues, send on the events
- * queue. No S3, no receive or delete on any queue.
- */
-import { existsSync } from 'node:fs';
-import { join } from 'node:path';
-import { Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
+import { Duration, Stack } from 'aws-cdk-lib';
 import * as events from 'aws-cdk-lib/aws-events';
 import * as targets from 'aws-cdk-lib/aws-events-targets';
 import * as iam from 'aws-cdk-lib/aws-iam';
-import * as lambda from 'aws-cdk-lib/aws-lambda';
-import * as nodejs from 'aws-cdk-lib/aws-lambda-nodejs';
-import * as logs from 'aws-cdk-lib/aws-logs';
+import type * as nodejs from 'aws-cdk-lib/aws-lambda-nodejs';
 import type * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { Construct } from 'constructs';
 import type { DeployConfig } from './config.js';
 import type { Data } from './data.js';
 import { ENV, RECONCILER_ENV, TABLES } from './names.js';
-import { REPO_ROOT } from './paths.js';
+import { nodeLambda } from './node-lambda.js';
 import type { Queues } from './queues.js';
 
 export const RECONCILER_ENTRY = 'edge/src/adapters/aws-reconciler-lambda.ts';
@@ -45,36 +31,15 @@ export class Reconciler extends Construct {
   constructor(scope: Construct, id: string, props: ReconcilerProps) {
     super(scope, id);
     const { config, data, queues } = props;
-    const entry = join(REPO_ROOT, RECONCILER_ENTRY);
-    if (!existsSync(entry)) throw new Error(`reconciler entry ${RECONCILER_ENTRY} does not exist`);
-    const logGroup = new logs.LogGroup(this, 'Logs', {
-      retention: config.retention.logDays satisfies number as logs.RetentionDays,
-      removalPolicy: RemovalPolicy.DESTROY,
-    });
     const jobQueues = config.models.map((m) => queues.model(m.id).jobs);
-    this.fn = new nodejs.NodejsFunction(this, 'Function', {
-      entry,
-      handler: 'handler',
-      runtime: lambda.Runtime.NODEJS_22_X,
-      architecture: lambda.Architecture.ARM_64,
+    this.fn = nodeLambda(this, {
+      config,
+      entry: RECONCILER_ENTRY,
+      what: 'reconciler',
       memorySize: 256,
       // Well past a normal run (a few queries and writes); a longer one is picked up by the next.
       timeout: Duration.minutes(2),
-      logGroup,
-      loggingFormat: lambda.LoggingFormat.JSON,
-      projectRoot: REPO_ROOT,
-      depsLockFilePath: join(REPO_ROOT, 'package-lock.json'),
-      bundling: {
-        format: nodejs.OutputFormat.ESM,
-        target: 'node22',
-        minify: true,
-        sourceMap: true,
-        externalModules: ['@aws-sdk/*'],
-        banner: "import { createRequire as __cr } from 'node:module'; const require = __cr(import.meta.url);",
-        forceDockerBundling: false,
-      },
       environment: {
-        NODE_OPTIONS: '--enable-source-maps',
         [ENV.JOBS_TABLE]: data.jobs.tableName,
         [ENV.TENANTS_TABLE]: data.tenants.tableName,
         [ENV.USAGE_TABLE]: data.usage.tableName,

@@ -84,7 +84,8 @@ export class Edge extends Construct {
     this.fn = nodeLambda(this, {
       config,
       entry: config.edge.entry,
-      what: 'edge (config edge.entry, relative to the repo root)',
+      what: 'edge',
+      hint: 'config edge.entry, relative to the repo root',
       // x86_64 because the sharp binaries copied below are the linux-x64 ones.
       architecture: lambda.Architecture.X86_64,
       memorySize: config.edge.memoryMiB,

@@ -19,6 +19,8 @@ export interface NodeLambdaProps {
   /** The handler module, relative to the repo root; `what` names it in the error if it is missing. */
   entry: string;
   what: string;
+  /** Where the entry is configured, added to that error. */
+  hint?: string;
   memorySize: number;
   timeout: Duration;
   /** Default ARM_64. */
@@ -32,7 +34,10 @@ export interface NodeLambdaProps {
 /** Adds `Logs` (the log group) and `Function` to `scope`. */
 export function nodeLambda(scope: Construct, props: NodeLambdaProps): nodejs.NodejsFunction {
   const entry = join(REPO_ROOT, props.entry);
-  if (!existsSync(entry)) throw new Error(`${props.what} entry ${props.entry} does not exist`);
+  if (!existsSync(entry)) {
+    const hint = props.hint ? ` (${props.hint})` : '';
+    throw new Error(`${props.what} entry ${props.entry} does not exist${hint}`);
+  }
   const logGroup = new logs.LogGroup(scope, 'Logs', {
     retention: props.config.retention.logDays satisfies number as logs.RetentionDays,
     removalPolicy: RemovalPolicy.DESTROY,
